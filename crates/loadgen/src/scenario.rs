@@ -1,0 +1,1204 @@
+//! Scenario files: the raw TOML shape (serde, unknown keys rejected), `--set`
+//! overrides applied to the TOML value, and validation into the typed [`Scenario`].
+//!
+//! Parsing happens in two steps, as ripgrep does with its config: serde checks the
+//! shape (names and types of keys), then [`validate`] checks meaning (a poll group
+//! may not set `heartbeat`, a rate must be positive) and fills in every default, so
+//! the rest of the crate never sees an `Option` that means "use the default".
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What is wrong with a scenario. Every message names the file, the key and, where
+/// known, the line, and says what would be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key has the wrong name, type or value.
+    #[error("{path}{}: {}{message}", line.map(|l| format!(" line {l}")).unwrap_or_default(), if key.is_empty() { String::new() } else { format!("key `{key}`: ") })]
+    Invalid {
+        /// The file (or `<string>`).
+        path: String,
+        /// Dotted key path (`group.1.interval`), empty when unknown.
+        key: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// A `--set key=value` override that cannot be applied.
+    #[error("--set {arg:?}: {message}")]
+    Override {
+        /// The override as given.
+        arg: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------
+// Raw shape (what serde reads and what `to_resolved_toml` writes).
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    duration: Option<String>,
+    warmup: Option<String>,
+    grace: Option<String>,
+    seed: Option<u64>,
+    publisher: Option<RawPublisher>,
+    #[serde(rename = "group", default)]
+    groups: Vec<RawGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublisher {
+    rate: Option<f64>,
+    payload_bytes: Option<u64>,
+    topics: Option<u32>,
+    pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    burst_size: Option<u32>,
+    connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: Option<String>,
+    strategy: Option<String>,
+    clients: Option<u32>,
+    ramp_up: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conditional: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_in_flight: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wait: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heartbeat: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heartbeat_misses: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_via: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poll: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    long_poll: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sse: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    websocket: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    beacon: Option<RawEndpoint>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    url: Option<String>,
+    cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------
+// Typed config.
+
+/// A validated scenario with every default filled in.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    name: String,
+    description: String,
+    duration: Duration,
+    warmup: Duration,
+    grace: Duration,
+    seed: u64,
+    publisher: PublisherConfig,
+    groups: Vec<GroupConfig>,
+    target: Option<String>,
+    endpoints: Endpoints,
+}
+
+/// How the publisher spaces events on its open-loop timeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pattern {
+    /// Evenly spaced: event i at `start + i / rate`.
+    Constant,
+    /// Exponential gaps with mean `1 / rate` (seeded).
+    Poisson,
+    /// `size` events at once, bursts spaced so the average is `rate`.
+    Burst {
+        /// Events per burst.
+        size: u32,
+    },
+}
+
+/// The `[publisher]` table.
+#[derive(Clone, Debug)]
+pub struct PublisherConfig {
+    /// Events per second over all topics.
+    pub rate: f64,
+    /// Size of each event body in bytes (the stamp is never truncated).
+    pub payload_bytes: usize,
+    /// Topics published to, round robin.
+    pub topics: u32,
+    /// Spacing of events.
+    pub pattern: Pattern,
+    /// Concurrent publishing connections, so one slow response never delays the schedule.
+    pub connections: u32,
+}
+
+/// `poll` `schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollSchedule {
+    /// `setInterval`: a request every interval, overlapping when the last is busy.
+    FixedRate,
+    /// `setTimeout`: next request one interval after the last response.
+    FixedDelay,
+}
+
+/// `poll` `cursor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollCursor {
+    /// Log semantics: `?since=N`, every event.
+    Since,
+    /// State semantics: `/latest`, only the newest event.
+    Latest,
+}
+
+/// `long-poll` `cursor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LongPollCursor {
+    /// `?since=N`: nothing is lost between requests.
+    Since,
+    /// Naive: wait for the next event; events between responses are lost.
+    None,
+}
+
+/// WebSocket frame format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsFormat {
+    /// `{"seq":..,"data":..}` text frames.
+    Text,
+    /// `0x01 + seq + data` binary frames.
+    Binary,
+}
+
+/// How chat clients publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishVia {
+    /// `{"type":"publish","data":..}` on the client's WebSocket.
+    WebSocket,
+    /// `POST /topics/{t}/events` on a separate keep-alive connection.
+    Post,
+}
+
+/// One strategy with its options.
+#[derive(Clone, Debug)]
+pub enum Strategy {
+    /// Short polling.
+    Poll {
+        /// Time between requests.
+        interval: Duration,
+        /// fixed-rate or fixed-delay.
+        schedule: PollSchedule,
+        /// since or latest.
+        cursor: PollCursor,
+        /// Send `If-None-Match` and count 304s.
+        conditional: bool,
+        /// `limit=` per request.
+        limit: u32,
+        /// fixed-rate only: most requests in flight per client (ticks beyond it are skipped and counted).
+        max_in_flight: u32,
+    },
+    /// Long polling.
+    LongPoll {
+        /// since or none.
+        cursor: LongPollCursor,
+        /// How long the server may hold a request.
+        wait: Duration,
+    },
+    /// Server-Sent Events.
+    Sse {
+        /// Send `Last-Event-ID` on reconnect.
+        resume: bool,
+        /// Reconnect when nothing (not even a heartbeat) arrives for this long.
+        read_timeout: Duration,
+    },
+    /// WebSocket.
+    WebSocket {
+        /// Frame format.
+        format: WsFormat,
+        /// Application ping interval; `None` = no heartbeat.
+        heartbeat: Option<Duration>,
+        /// Unanswered pings before the peer is declared dead.
+        heartbeat_misses: u32,
+        /// Reconnect with `?since=` the last seq seen.
+        resume: bool,
+    },
+    /// `sendBeacon`-style uploads.
+    Beacon {
+        /// Uploads per second per client.
+        rate: f64,
+        /// Upload body size.
+        payload_bytes: usize,
+    },
+    /// Bidirectional chat: every client publishes and receives everything on one topic.
+    Chat {
+        /// How clients publish.
+        publish_via: PublishVia,
+        /// Messages per second per client.
+        rate: f64,
+        /// Message body size.
+        payload_bytes: usize,
+    },
+}
+
+impl Strategy {
+    /// The strategy's name as written in scenario files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Strategy::Poll { .. } => "poll",
+            Strategy::LongPoll { .. } => "long-poll",
+            Strategy::Sse { .. } => "sse",
+            Strategy::WebSocket { .. } => "websocket",
+            Strategy::Beacon { .. } => "beacon",
+            Strategy::Chat { .. } => "chat",
+        }
+    }
+}
+
+/// One `[[group]]`.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// Unique name (the hlog tag).
+    pub name: String,
+    /// Clients in the group.
+    pub clients: u32,
+    /// Clients start evenly spread over this time.
+    pub ramp_up: Duration,
+    /// What the clients do.
+    pub strategy: Strategy,
+}
+
+/// How a client tells a server where it is in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CursorStyle {
+    /// `{cursor}` in the URL template.
+    Query,
+    /// `Last-Event-ID` header.
+    LastEventId,
+    /// `If-None-Match` with the last `ETag`.
+    IfNoneMatch,
+    /// `If-Modified-Since` with the last `Last-Modified`.
+    IfModifiedSince,
+    /// The server keeps no cursor.
+    None,
+}
+
+impl CursorStyle {
+    fn parse(s: &str) -> Option<CursorStyle> {
+        Some(match s {
+            "query" => CursorStyle::Query,
+            "last-event-id" => CursorStyle::LastEventId,
+            "if-none-match" => CursorStyle::IfNoneMatch,
+            "if-modified-since" => CursorStyle::IfModifiedSince,
+            "none" => CursorStyle::None,
+            _ => return None,
+        })
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            CursorStyle::Query => "query",
+            CursorStyle::LastEventId => "last-event-id",
+            CursorStyle::IfNoneMatch => "if-none-match",
+            CursorStyle::IfModifiedSince => "if-modified-since",
+            CursorStyle::None => "none",
+        }
+    }
+}
+
+/// A URL template (`{topic}`, `{cursor}`, `{wait}`, `{format}`, `{limit}`) and a cursor style.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// Path (and query) template, appended to the base URL unless it starts with a scheme.
+    pub url: String,
+    /// How the cursor travels.
+    pub cursor: CursorStyle,
+}
+
+/// URL templates for every strategy; the defaults are pushbench's own server.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    /// Short poll (log).
+    pub poll: Endpoint,
+    /// Latest-state poll.
+    pub latest: Endpoint,
+    /// Long poll (`{cursor}` is left out entirely for cursor = "none").
+    pub long_poll: Endpoint,
+    /// SSE.
+    pub sse: Endpoint,
+    /// WebSocket.
+    pub websocket: Endpoint,
+    /// Publish (POST).
+    pub publish: Endpoint,
+    /// Beacon (POST).
+    pub beacon: Endpoint,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        let e = |url: &str, cursor| Endpoint {
+            url: url.to_string(),
+            cursor,
+        };
+        Endpoints {
+            poll: e(
+                "/topics/{topic}/events?since={cursor}&limit={limit}",
+                CursorStyle::Query,
+            ),
+            latest: e("/topics/{topic}/latest", CursorStyle::None),
+            long_poll: e(
+                "/topics/{topic}/events?since={cursor}&wait={wait}",
+                CursorStyle::Query,
+            ),
+            sse: e("/topics/{topic}/sse", CursorStyle::LastEventId),
+            websocket: e(
+                "/topics/{topic}/ws?since={cursor}&format={format}",
+                CursorStyle::Query,
+            ),
+            publish: e("/topics/{topic}/events", CursorStyle::None),
+            beacon: e("/beacon", CursorStyle::None),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads, overrides (`key=value`, dotted paths such as `publisher.rate=200` or
+    /// `group.0.clients=5`) and validates a scenario file.
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Scenario::from_str_with(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Like [`Scenario::from_file`] for TOML already in memory; `origin` names it in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        overrides: &[String],
+    ) -> Result<Scenario, ScenarioError> {
+        Scenario::from_str_with(text, origin, overrides)
+    }
+
+    fn from_str_with(
+        text: &str,
+        origin: &str,
+        overrides: &[String],
+    ) -> Result<Scenario, ScenarioError> {
+        let invalid_from_toml = |e: toml::de::Error, src: &str| {
+            let line = e.span().map(|s| line_of(src, s.start));
+            ScenarioError::Invalid {
+                path: origin.to_string(),
+                key: String::new(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        };
+        // First pass on the text itself, so shape errors carry a line number.
+        let raw: RawScenario = toml::from_str(text).map_err(|e| invalid_from_toml(e, text))?;
+        let raw = if overrides.is_empty() {
+            raw
+        } else {
+            let mut table: toml::Table =
+                toml::from_str(text).map_err(|e| invalid_from_toml(e, text))?;
+            for arg in overrides {
+                apply_override(&mut table, arg)?;
+            }
+            toml::Value::Table(table)
+                .try_into::<RawScenario>()
+                .map_err(|e| ScenarioError::Invalid {
+                    path: format!("{origin} (after --set {})", overrides.join(" --set ")),
+                    key: String::new(),
+                    line: None,
+                    message: e.message().trim().to_string(),
+                })?
+        };
+        validate(raw, origin, text)
+    }
+
+    /// Scenario name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// What the scenario teaches.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+    /// The measured window, without warm-up.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+    /// Changes the measured window (the CLI's `--duration`).
+    pub fn set_duration(&mut self, d: Duration) {
+        self.duration = d;
+    }
+    /// Warm-up before the measured window.
+    pub fn warmup(&self) -> Duration {
+        self.warmup
+    }
+    /// Time after the measured window for late deliveries to arrive.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+    /// Seed of every random choice.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// The `[publisher]` table.
+    pub fn publisher(&self) -> &PublisherConfig {
+        &self.publisher
+    }
+    /// The `[[group]]`s.
+    pub fn groups(&self) -> &[GroupConfig] {
+        &self.groups
+    }
+    /// `[target] base_url`, if the file gives one.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+    /// URL templates (pushbench's own unless `[target]` overrides them).
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The scenario as TOML with every default filled in (`scenario.resolved.toml`).
+    pub fn to_resolved_toml(&self) -> String {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let p = &self.publisher;
+        let (pattern, burst_size) = match p.pattern {
+            Pattern::Constant => ("constant", None),
+            Pattern::Poisson => ("poisson", None),
+            Pattern::Burst { size } => ("burst", Some(size)),
+        };
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut r = RawGroup {
+                    name: Some(g.name.clone()),
+                    strategy: Some(g.strategy.kind().to_string()),
+                    clients: Some(g.clients),
+                    ramp_up: Some(d(g.ramp_up)),
+                    ..RawGroup::default()
+                };
+                match &g.strategy {
+                    Strategy::Poll {
+                        interval,
+                        schedule,
+                        cursor,
+                        conditional,
+                        limit,
+                        max_in_flight,
+                    } => {
+                        r.interval = Some(d(*interval));
+                        r.schedule = Some(
+                            match schedule {
+                                PollSchedule::FixedRate => "fixed-rate",
+                                PollSchedule::FixedDelay => "fixed-delay",
+                            }
+                            .into(),
+                        );
+                        r.cursor = Some(
+                            match cursor {
+                                PollCursor::Since => "since",
+                                PollCursor::Latest => "latest",
+                            }
+                            .into(),
+                        );
+                        r.conditional = Some(*conditional);
+                        r.limit = Some(*limit);
+                        r.max_in_flight = Some(*max_in_flight);
+                    }
+                    Strategy::LongPoll { cursor, wait } => {
+                        r.cursor = Some(
+                            match cursor {
+                                LongPollCursor::Since => "since",
+                                LongPollCursor::None => "none",
+                            }
+                            .into(),
+                        );
+                        r.wait = Some(d(*wait));
+                    }
+                    Strategy::Sse {
+                        resume,
+                        read_timeout,
+                    } => {
+                        r.resume = Some(*resume);
+                        r.read_timeout = Some(d(*read_timeout));
+                    }
+                    Strategy::WebSocket {
+                        format,
+                        heartbeat,
+                        heartbeat_misses,
+                        resume,
+                    } => {
+                        r.format = Some(
+                            match format {
+                                WsFormat::Text => "text",
+                                WsFormat::Binary => "binary",
+                            }
+                            .into(),
+                        );
+                        r.heartbeat = Some(heartbeat.map(d).unwrap_or_else(|| "off".into()));
+                        r.heartbeat_misses = Some(*heartbeat_misses);
+                        r.resume = Some(*resume);
+                    }
+                    Strategy::Beacon {
+                        rate,
+                        payload_bytes,
+                    } => {
+                        r.rate = Some(*rate);
+                        r.payload_bytes = Some(*payload_bytes as u64);
+                    }
+                    Strategy::Chat {
+                        publish_via,
+                        rate,
+                        payload_bytes,
+                    } => {
+                        r.publish_via = Some(
+                            match publish_via {
+                                PublishVia::WebSocket => "websocket",
+                                PublishVia::Post => "post",
+                            }
+                            .into(),
+                        );
+                        r.rate = Some(*rate);
+                        r.payload_bytes = Some(*payload_bytes as u64);
+                    }
+                }
+                r
+            })
+            .collect();
+        let target = self.target.as_ref().map(|base| {
+            let ep = |e: &Endpoint| {
+                Some(RawEndpoint {
+                    url: Some(e.url.clone()),
+                    cursor: Some(e.cursor.as_str().to_string()),
+                })
+            };
+            let e = &self.endpoints;
+            RawTarget {
+                base_url: Some(base.clone()),
+                poll: ep(&e.poll),
+                latest: ep(&e.latest),
+                long_poll: ep(&e.long_poll),
+                sse: ep(&e.sse),
+                websocket: ep(&e.websocket),
+                publish: ep(&e.publish),
+                beacon: ep(&e.beacon),
+            }
+        });
+        let raw = RawScenario {
+            name: Some(self.name.clone()),
+            description: Some(self.description.clone()),
+            duration: Some(d(self.duration)),
+            warmup: Some(d(self.warmup)),
+            grace: Some(d(self.grace)),
+            seed: Some(self.seed),
+            publisher: Some(RawPublisher {
+                rate: Some(p.rate),
+                payload_bytes: Some(p.payload_bytes as u64),
+                topics: Some(p.topics),
+                pattern: Some(pattern.into()),
+                burst_size,
+                connections: Some(p.connections),
+            }),
+            groups,
+            target,
+        };
+        toml::to_string(&raw).expect("a scenario of strings and numbers always serializes")
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Best-effort line of a dotted key (`duration`, `publisher.rate`, `group.2.interval`)
+/// in the source text, for errors found after serde (which has no spans then).
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (header, index, leaf): (Option<String>, usize, &str) = match parts.as_slice() {
+        [leaf] => (None, 0, leaf),
+        [table, leaf] => (Some(format!("[{table}]")), 0, leaf),
+        [table, idx, leaf] => (Some(format!("[[{table}]]")), idx.parse().ok()?, leaf),
+        [table, idx, sub, leaf] => {
+            let _ = idx;
+            (Some(format!("[{table}.{sub}]")), 0, leaf)
+        }
+        _ => return None,
+    };
+    let mut in_section = header.is_none();
+    let mut seen = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let h: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+            in_section = match &header {
+                Some(want) if h.starts_with(want.as_str()) => {
+                    seen += 1;
+                    seen == index + 1
+                }
+                _ => false,
+            };
+            if in_section && leaf.is_empty() {
+                return Some(n + 1);
+            }
+            continue;
+        }
+        if in_section {
+            if let Some(rest) = t.strip_prefix(leaf) {
+                if rest.trim_start().starts_with('=') {
+                    return Some(n + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Applies one `key=value` to the TOML table before validation.
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ScenarioError> {
+    let err = |message: String| ScenarioError::Override {
+        arg: arg.to_string(),
+        message,
+    };
+    let (key, value) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected key=value, for example publisher.rate=200".into()))?;
+    let key = key.trim();
+    let value_text = value.trim();
+    // A TOML value if it parses as one (numbers, booleans, quoted strings), else a bare string.
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value_text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value_text.to_string()));
+    let parts: Vec<&str> = key.split('.').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err(err("empty key".into()));
+    }
+    if parts.len() == 1 {
+        table.insert(parts[0].to_string(), value);
+        return Ok(());
+    }
+    let mut node: &mut toml::Value = table
+        .entry(parts[0].to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        let last = i + 1 == parts.len();
+        node = match node {
+            toml::Value::Table(t) => {
+                if last {
+                    t.insert(part.to_string(), value);
+                    return Ok(());
+                }
+                t.entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            }
+            toml::Value::Array(items) => {
+                let pos = match part.parse::<usize>() {
+                    Ok(n) if n < items.len() => n,
+                    Ok(n) => {
+                        return Err(err(format!(
+                            "index {n} is out of range: there are {} entries (counted from 0)",
+                            items.len()
+                        )));
+                    }
+                    Err(_) => items
+                        .iter()
+                        .position(|it| {
+                            it.get("name").and_then(|n| n.as_str()) == Some(part)
+                        })
+                        .ok_or_else(|| {
+                            err(format!(
+                                "no entry named {part:?}: use an index from 0 or a group name"
+                            ))
+                        })?,
+                };
+                if last {
+                    items[pos] = value;
+                    return Ok(());
+                }
+                &mut items[pos]
+            }
+            _ => {
+                return Err(err(format!(
+                    "{} is not a table, so it has no key {part:?}",
+                    parts[..i].join(".")
+                )));
+            }
+        };
+    }
+    Ok(())
+}
+
+
+fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let bad = |key: &str, message: String| ScenarioError::Invalid {
+        path: origin.to_string(),
+        key: key.to_string(),
+        line: find_key_line(text, key),
+        message,
+    };
+    let dur = |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ScenarioError> {
+        match v {
+            None => Ok(default),
+            Some(s) => humantime::parse_duration(s.trim()).map_err(|e| {
+                bad(
+                    key,
+                    format!("{s:?} is not a duration ({e}): write it like \"20s\", \"500ms\" or \"2m\""),
+                )
+            }),
+        }
+    };
+    let name = raw
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| bad("name", "missing: every scenario needs a name, e.g. name = \"smoke\"".into()))?;
+    let description = raw.description.clone().unwrap_or_default();
+    let duration = dur("duration", &raw.duration, Duration::from_secs(10))?;
+    if duration.is_zero() {
+        return Err(bad("duration", "must be longer than 0s".into()));
+    }
+    let warmup = dur("warmup", &raw.warmup, Duration::from_secs(1))?;
+    let grace = dur("grace", &raw.grace, Duration::from_secs(2))?;
+    let seed = raw.seed.unwrap_or(1);
+
+    let rp = raw.publisher.unwrap_or_default();
+    let rate = rp.rate.unwrap_or(10.0);
+    if !(rate > 0.0 && rate <= 1_000_000.0) {
+        return Err(bad(
+            "publisher.rate",
+            format!("{rate} is not allowed: use events per second, more than 0 and at most 1000000"),
+        ));
+    }
+    let payload_bytes = rp.payload_bytes.unwrap_or(256);
+    if payload_bytes > 1 << 20 {
+        return Err(bad(
+            "publisher.payload_bytes",
+            format!("{payload_bytes} is too large: use at most 1048576"),
+        ));
+    }
+    let topics = rp.topics.unwrap_or(1);
+    if topics == 0 || topics > 10_000 {
+        return Err(bad("publisher.topics", format!("{topics} is not allowed: use 1..=10000")));
+    }
+    let pattern = match rp.pattern.as_deref().unwrap_or("constant") {
+        "constant" => Pattern::Constant,
+        "poisson" => Pattern::Poisson,
+        "burst" => Pattern::Burst {
+            size: rp.burst_size.unwrap_or(10).max(1),
+        },
+        other => {
+            return Err(bad(
+                "publisher.pattern",
+                format!("{other:?} is not a pattern: use \"constant\", \"poisson\" or \"burst\""),
+            ));
+        }
+    };
+    if rp.burst_size.is_some() && !matches!(pattern, Pattern::Burst { .. }) {
+        return Err(bad(
+            "publisher.burst_size",
+            "only allowed with pattern = \"burst\"".into(),
+        ));
+    }
+    let connections = rp.connections.unwrap_or(4);
+    if connections == 0 || connections > 256 {
+        return Err(bad(
+            "publisher.connections",
+            format!("{connections} is not allowed: use 1..=256"),
+        ));
+    }
+    let publisher = PublisherConfig {
+        rate,
+        payload_bytes: payload_bytes as usize,
+        topics,
+        pattern,
+        connections,
+    };
+
+    if raw.groups.is_empty() {
+        return Err(bad(
+            "group",
+            "no [[group]]: add at least one, e.g. [[group]] name = \"sse\" strategy = \"sse\" clients = 10".into(),
+        ));
+    }
+    let mut groups = Vec::new();
+    for (i, g) in raw.groups.iter().enumerate() {
+        let k = |leaf: &str| format!("group.{i}.{leaf}");
+        let strategy_name = g.strategy.clone().ok_or_else(|| {
+            bad(
+                &k("strategy"),
+                "missing: use poll, long-poll, sse, websocket, beacon or chat".into(),
+            )
+        })?;
+        let name = g.name.clone().unwrap_or_else(|| strategy_name.clone());
+        if groups.iter().any(|x: &GroupConfig| x.name == name) {
+            return Err(bad(
+                &k("name"),
+                format!("{name:?} is used by two groups: give each group a unique name"),
+            ));
+        }
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == ',') {
+            return Err(bad(
+                &k("name"),
+                format!("{name:?} is not allowed: use a non-empty name without spaces or commas"),
+            ));
+        }
+        let clients = g.clients.unwrap_or(1);
+        if clients > 100_000 {
+            return Err(bad(&k("clients"), format!("{clients} is too many: use at most 100000")));
+        }
+        let ramp_up = dur(&k("ramp_up"), &g.ramp_up, Duration::ZERO)?;
+        // Which option keys each strategy accepts.
+        let allowed: &[&str] = match strategy_name.as_str() {
+            "poll" => &["interval", "schedule", "cursor", "conditional", "limit", "max_in_flight"],
+            "long-poll" => &["cursor", "wait"],
+            "sse" => &["resume", "read_timeout"],
+            "websocket" => &["format", "heartbeat", "heartbeat_misses", "resume"],
+            "beacon" => &["rate", "payload_bytes"],
+            "chat" => &["publish_via", "rate", "payload_bytes"],
+            other => {
+                return Err(bad(
+                    &k("strategy"),
+                    format!(
+                        "{other:?} is not a strategy: use poll, long-poll, sse, websocket, beacon or chat"
+                    ),
+                ));
+            }
+        };
+        let set: [(&str, bool); 15] = [
+            ("interval", g.interval.is_some()),
+            ("schedule", g.schedule.is_some()),
+            ("cursor", g.cursor.is_some()),
+            ("conditional", g.conditional.is_some()),
+            ("limit", g.limit.is_some()),
+            ("max_in_flight", g.max_in_flight.is_some()),
+            ("wait", g.wait.is_some()),
+            ("resume", g.resume.is_some()),
+            ("read_timeout", g.read_timeout.is_some()),
+            ("format", g.format.is_some()),
+            ("heartbeat", g.heartbeat.is_some()),
+            ("heartbeat_misses", g.heartbeat_misses.is_some()),
+            ("rate", g.rate.is_some()),
+            ("publish_via", g.publish_via.is_some()),
+            ("payload_bytes", g.payload_bytes.is_some()),
+        ];
+        for (key, present) in set {
+            if present && !allowed.contains(&key) {
+                return Err(bad(
+                    &k(key),
+                    format!(
+                        "not an option of strategy {strategy_name:?}: it accepts {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        let rate_of = |default: f64| -> Result<f64, ScenarioError> {
+            let r = g.rate.unwrap_or(default);
+            if r > 0.0 && r <= 100_000.0 {
+                Ok(r)
+            } else {
+                Err(bad(&k("rate"), format!("{r} is not allowed: use a rate per client per second, more than 0")))
+            }
+        };
+        let strategy = match strategy_name.as_str() {
+            "poll" => {
+                let interval = dur(&k("interval"), &g.interval, Duration::from_secs(1))?;
+                if interval < Duration::from_millis(1) {
+                    return Err(bad(&k("interval"), "must be at least 1ms".into()));
+                }
+                Strategy::Poll {
+                    interval,
+                    schedule: match g.schedule.as_deref().unwrap_or("fixed-delay") {
+                        "fixed-rate" => PollSchedule::FixedRate,
+                        "fixed-delay" => PollSchedule::FixedDelay,
+                        other => {
+                            return Err(bad(
+                                &k("schedule"),
+                                format!("{other:?} is not allowed: use \"fixed-rate\" (setInterval) or \"fixed-delay\" (setTimeout)"),
+                            ));
+                        }
+                    },
+                    cursor: match g.cursor.as_deref().unwrap_or("since") {
+                        "since" => PollCursor::Since,
+                        "latest" => PollCursor::Latest,
+                        other => {
+                            return Err(bad(
+                                &k("cursor"),
+                                format!("{other:?} is not allowed for poll: use \"since\" (log) or \"latest\" (state)"),
+                            ));
+                        }
+                    },
+                    conditional: g.conditional.unwrap_or(false),
+                    limit: g.limit.unwrap_or(1000).max(1),
+                    max_in_flight: g.max_in_flight.unwrap_or(32).max(1),
+                }
+            }
+            "long-poll" => Strategy::LongPoll {
+                cursor: match g.cursor.as_deref().unwrap_or("since") {
+                    "since" => LongPollCursor::Since,
+                    "none" => LongPollCursor::None,
+                    other => {
+                        return Err(bad(
+                            &k("cursor"),
+                            format!("{other:?} is not allowed for long-poll: use \"since\" or \"none\" (naive)"),
+                        ));
+                    }
+                },
+                wait: dur(&k("wait"), &g.wait, Duration::from_secs(25))?,
+            },
+            "sse" => Strategy::Sse {
+                resume: g.resume.unwrap_or(true),
+                read_timeout: dur(&k("read_timeout"), &g.read_timeout, Duration::from_secs(30))?,
+            },
+            "websocket" => Strategy::WebSocket {
+                format: match g.format.as_deref().unwrap_or("text") {
+                    "text" => WsFormat::Text,
+                    "binary" => WsFormat::Binary,
+                    other => {
+                        return Err(bad(
+                            &k("format"),
+                            format!("{other:?} is not allowed: use \"text\" or \"binary\""),
+                        ));
+                    }
+                },
+                heartbeat: match g.heartbeat.as_deref() {
+                    None | Some("off") | Some("none") => None,
+                    Some(_) => Some(dur(&k("heartbeat"), &g.heartbeat, Duration::ZERO)?)
+                        .filter(|d| !d.is_zero()),
+                },
+                heartbeat_misses: g.heartbeat_misses.unwrap_or(3).max(1),
+                resume: g.resume.unwrap_or(true),
+            },
+            "beacon" => Strategy::Beacon {
+                rate: rate_of(1.0)?,
+                payload_bytes: g.payload_bytes.unwrap_or(payload_bytes) as usize,
+            },
+            "chat" => Strategy::Chat {
+                publish_via: match g.publish_via.as_deref().unwrap_or("websocket") {
+                    "websocket" => PublishVia::WebSocket,
+                    "post" => PublishVia::Post,
+                    other => {
+                        return Err(bad(
+                            &k("publish_via"),
+                            format!("{other:?} is not allowed: use \"websocket\" or \"post\""),
+                        ));
+                    }
+                },
+                rate: rate_of(1.0)?,
+                payload_bytes: g.payload_bytes.unwrap_or(payload_bytes) as usize,
+            },
+            _ => unreachable!("strategy names were checked above"),
+        };
+        groups.push(GroupConfig {
+            name,
+            clients,
+            ramp_up,
+            strategy,
+        });
+    }
+
+    let mut endpoints = Endpoints::default();
+    let mut target = None;
+    if let Some(t) = &raw.target {
+        let base = t.base_url.clone().ok_or_else(|| {
+            bad(
+                "target.base_url",
+                "missing: [target] needs base_url = \"http://host:port\"".into(),
+            )
+        })?;
+        if !(base.starts_with("http://") || base.starts_with("ws://")) {
+            return Err(bad(
+                "target.base_url",
+                format!("{base:?} is not supported: use an http:// URL (TLS is not supported)"),
+            ));
+        }
+        target = Some(base.trim_end_matches('/').to_string());
+        let slots: [(&str, &Option<RawEndpoint>, &mut Endpoint); 7] = [
+            ("poll", &t.poll, &mut endpoints.poll),
+            ("latest", &t.latest, &mut endpoints.latest),
+            ("long_poll", &t.long_poll, &mut endpoints.long_poll),
+            ("sse", &t.sse, &mut endpoints.sse),
+            ("websocket", &t.websocket, &mut endpoints.websocket),
+            ("publish", &t.publish, &mut endpoints.publish),
+            ("beacon", &t.beacon, &mut endpoints.beacon),
+        ];
+        for (name, raw_ep, slot) in slots {
+            if let Some(r) = raw_ep {
+                if let Some(url) = &r.url {
+                    slot.url = url.clone();
+                }
+                if let Some(c) = &r.cursor {
+                    slot.cursor = CursorStyle::parse(c).ok_or_else(|| {
+                        bad(
+                            &format!("target.0.{name}.cursor"),
+                            format!("{c:?} is not a cursor style: use query, last-event-id, if-none-match, if-modified-since or none"),
+                        )
+                    })?;
+                }
+            }
+        }
+    }
+
+    Ok(Scenario {
+        name,
+        description,
+        duration,
+        warmup,
+        grace,
+        seed,
+        publisher,
+        groups,
+        target,
+        endpoints,
+    })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINI: &str = r#"
+name = "mini"
+description = "teaches nothing"
+duration = "3s"
+
+[publisher]
+rate = 20
+
+[[group]]
+name = "p"
+strategy = "poll"
+interval = "200ms"
+
+[[group]]
+name = "s"
+strategy = "sse"
+clients = 2
+"#;
+
+    #[test]
+    fn parses_and_fills_defaults() {
+        let s = Scenario::from_toml_str(MINI, "mini.toml", &[]).expect("valid");
+        assert_eq!(s.name(), "mini");
+        assert_eq!(s.duration(), Duration::from_secs(3));
+        assert_eq!(s.groups().len(), 2);
+        let resolved = s.to_resolved_toml();
+        assert!(resolved.contains("schedule = \"fixed-delay\""), "{resolved}");
+        let again = Scenario::from_toml_str(&resolved, "resolved", &[]).expect("round trip");
+        assert_eq!(again.to_resolved_toml(), resolved);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_allowed() {
+        let text = MINI.replace("clients = 2", "clients = 2\nheartbeet = \"1s\"");
+        let e = Scenario::from_toml_str(&text, "mini.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("mini.toml line 18"), "{e}");
+        assert!(e.contains("heartbeet"), "{e}");
+    }
+
+    #[test]
+    fn wrong_option_for_strategy() {
+        let text = MINI.replace("clients = 2", "clients = 2\ninterval = \"1s\"");
+        let e = Scenario::from_toml_str(&text, "mini.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 18"), "{e}");
+        assert!(e.contains("group.1.interval"), "{e}");
+        assert!(e.contains("resume, read_timeout"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration() {
+        let text = MINI.replace("\"3s\"", "\"three\"");
+        let e = Scenario::from_toml_str(&text, "mini.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn overrides() {
+        let s = Scenario::from_toml_str(
+            MINI,
+            "mini.toml",
+            &[
+                "publisher.rate=200".into(),
+                "group.1.clients=5".into(),
+                "group.p.interval=50ms".into(),
+                "duration=\"1s\"".into(),
+            ],
+        )
+        .expect("valid overrides");
+        assert_eq!(s.publisher().rate, 200.0);
+        assert_eq!(s.groups()[1].clients, 5);
+        assert_eq!(s.duration(), Duration::from_secs(1));
+        match s.groups()[0].strategy {
+            Strategy::Poll { interval, .. } => assert_eq!(interval, Duration::from_millis(50)),
+            _ => panic!("poll"),
+        }
+        let e = Scenario::from_toml_str(MINI, "mini.toml", &["group.7.clients=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("out of range"), "{e}");
+        let e = Scenario::from_toml_str(MINI, "mini.toml", &["publisher.rat=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rat"), "{e}");
+    }
+}
