@@ -1,1 +1,42 @@
-fn main() {}
+//! `pushbench`: the one binary. It reads argv, installs logging, runs one subcommand
+//! and exits; every subcommand lives in its own module and the libraries do the work.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Compare how a web server pushes updates: short polling, long polling, SSE,
+/// WebSocket and beacon uploads, measured for latency, bytes on the wire and order.
+#[derive(Parser)]
+#[command(name = "pushbench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the reference push server (every strategy over one topic log).
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::main(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Server-Sent Events: `GET /topics/{t}/sse`. One producer task per stream reads the
+//! log by cursor and hands shared, pre-encoded frames to a small bounded channel that
+//! the response body drains. The channel bounds memory; a send that cannot complete
+//! within `--slow-consumer-timeout` means the socket is not draining, and the whole
+//! connection is dropped (ending the body would leave hyper blocked on a full socket).
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use pushbench_protocol::wire::{SSE_HEARTBEAT, sse_gap, sse_retry};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
+
+use crate::metrics::Strategy;
+use crate::query::Query;
+use crate::reply::{ApiError, Body};
+use crate::routes::{Ctx, check_origin, stream_cursor};
+use crate::topic::{Read, Topic};
+
+/// Frames queued between the producer and the socket. Small, because the socket
+/// buffer behind it already holds plenty; a queue is not where lag should hide.
+const QUEUE_FRAMES: usize = 32;
+/// Events read from the log per batch.
+const BATCH: usize = 256;
+
+/// Opens the stream.
+pub fn handle(
+    req: &Request<Incoming>,
+    ctx: &Ctx,
+    topic: &str,
+    query: &Query<'_>,
+) -> Result<Response<Body>, ApiError> {
+    check_origin(&ctx.app, req.headers())?;
+    let cursor = stream_cursor(req.headers(), query)?;
+    let topic = ctx.app.topic(topic)?;
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE_FRAMES);
+    ctx.tracker.spawn(produce(ctx.clone(), topic, cursor, tx));
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, io::Error>(Frame::data(b)), rx))
+    });
+    let mut res = Response::new(StreamBody::new(frames).boxed_unsync());
+    *res.status_mut() = StatusCode::OK;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}
+
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The socket did not drain in time.
+    Slow,
+}
+
+async fn send(ctx: &Ctx, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), Stop> {
+    match tx
+        .send_timeout(frame, ctx.app.config.slow_consumer_timeout)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(SendTimeoutError::Closed(_)) => Err(Stop::Gone),
+        Err(SendTimeoutError::Timeout(_)) => Err(Stop::Slow),
+    }
+}
+
+async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sender<Bytes>) {
+    let metrics = &ctx.app.metrics;
+    let _open = metrics.open(Strategy::Sse);
+    let heartbeat = ctx.app.config.sse_heartbeat;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut grew = topic.subscribe();
+    let mut cursor = cursor.unwrap_or_else(|| topic.last_seq());
+    let mut resumed = false;
+    let retry = sse_retry(ctx.app.config.sse_retry.as_millis() as u64);
+    metrics.overhead(Strategy::Sse, retry.len() as u64);
+    let result: Result<(), Stop> = async {
+        send(&ctx, &tx, retry).await?;
+        loop {
+            grew.borrow_and_update();
+            match topic.read(cursor, BATCH).0 {
+                Read::Events(evs) => {
+                    resumed = true;
+                    for e in evs {
+                        let frame = e.sse().clone();
+                        let len = frame.len() as u64;
+                        send(&ctx, &tx, frame).await?;
+                        metrics.delivered(Strategy::Sse, 1, len);
+                        cursor = e.seq;
+                    }
+                    continue;
+                }
+                Read::Gap(g) => {
+                    metrics.gaps.fetch_add(1, Relaxed);
+                    let frame = sse_gap(&g);
+                    metrics.overhead(Strategy::Sse, frame.len() as u64);
+                    send(&ctx, &tx, frame).await?;
+                    if resumed {
+                        // A connected stream fell out of the retained log: it is too slow.
+                        return Err(Stop::Slow);
+                    }
+                    // A resume from an old cursor: say what was missed, go on from what is kept.
+                    cursor = if g.requested > g.last_seq { 0 } else { g.first_seq - 1 };
+                    resumed = true;
+                    continue;
+                }
+                Read::CaughtUp => resumed = true,
+            }
+            tokio::select! {
+                changed = grew.changed() => if changed.is_err() { return Ok(()) },
+                _ = ticks.tick() => {
+                    metrics.overhead(Strategy::Sse, SSE_HEARTBEAT.len() as u64);
+                    send(&ctx, &tx, Bytes::from_static(SSE_HEARTBEAT)).await?;
+                }
+                _ = tx.closed() => return Err(Stop::Gone),
+                _ = ctx.shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
+    .await;
+    if let Err(Stop::Slow) = result {
+        metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+        tracing::info!(cursor, "closing a slow SSE consumer");
+        ctx.abort.cancel();
+    }
+}
