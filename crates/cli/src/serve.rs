@@ -25,8 +25,8 @@ pub struct ServeArgs {
     /// Largest request body and WebSocket message, in bytes (413 beyond).
     #[arg(long, default_value_t = 64 * 1024)]
     max_body: usize,
-    /// Time to read a request's headers (and body).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// Time to read a request's headers (and body); also the keep-alive idle timeout.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     header_read_timeout: Duration,
     /// Longest long-poll hold; larger `wait=` values are clamped.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
@@ -61,7 +61,10 @@ pub struct ServeArgs {
 impl ServeArgs {
     fn config(&self) -> anyhow::Result<Config> {
         anyhow::ensure!(self.retention >= 1, "--retention must be at least 1");
-        anyhow::ensure!(self.max_connections >= 1, "--max-connections must be at least 1");
+        anyhow::ensure!(
+            self.max_connections >= 1,
+            "--max-connections must be at least 1"
+        );
         anyhow::ensure!(self.max_topics >= 1, "--max-topics must be at least 1");
         for (name, d) in [
             ("--sse-heartbeat", self.sse_heartbeat),
@@ -98,14 +101,21 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
-            .with_context(|| format!("binding {} (is another server on that port? try --addr 127.0.0.1:0)", args.addr))?;
+            .with_context(|| {
+                format!(
+                    "binding {} (is another server on that port? try --addr 127.0.0.1:0)",
+                    args.addr
+                )
+            })?;
         let addr = listener.local_addr()?;
         tracing::info!("pushbench server listening on http://{addr}");
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("shutting down: ending streams, answering long polls, closing WebSockets");
+            tracing::info!(
+                "shutting down: ending streams, answering long polls, closing WebSockets"
+            );
             signal.cancel();
         });
         Server::new(config).run(listener, shutdown).await;

@@ -5,9 +5,9 @@ mod sse;
 mod stamp;
 
 pub use event::{
-    BINARY_EVENT, BINARY_GAP, ClientMessage, Cursor, Event, EventRef, GapNotice, PollResponse,
-    ServerMessage, compact_json, decode_binary, decode_text, encode_poll_response,
-    validate_topic, MAX_TOPIC_LEN,
+    BINARY_EVENT, BINARY_GAP, ClientMessage, Cursor, Event, EventRef, GapNotice, MAX_TOPIC_LEN,
+    PollResponse, ServerMessage, compact_json, decode_binary, decode_text, encode_poll_response,
+    validate_topic,
 };
 pub use sse::{SSE_HEARTBEAT, SseItem, SseParser, sse_event, sse_gap, sse_retry};
 pub use stamp::{Stamp, encode_stamped_body};
@@ -17,9 +17,7 @@ pub use stamp::{Stamp, encode_stamped_body};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
     /// A topic name that is empty, too long, or has a character outside `[A-Za-z0-9_.-]`.
-    #[error(
-        "topic name {0:?} is not valid: use 1-64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
-    )]
+    #[error("topic name {0:?} is not valid: use 1-64 characters of A-Z, a-z, 0-9, '_', '.', '-'")]
     BadTopic(String),
     /// A cursor that is not a non-negative integer.
     #[error("cursor {0:?} is not a sequence number: use a non-negative integer such as 0 or 42")]

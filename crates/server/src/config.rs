@@ -13,7 +13,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest request body (publish, beacon) and WebSocket message, in bytes; 413 beyond it. Default 64 KiB.
     pub max_body: usize,
-    /// Time allowed to read a request's headers before the connection is closed. Default 10 s.
+    /// Time allowed to read a request's headers (and body) before the connection is closed;
+    /// it also closes keep-alive connections idle for that long. Default 30 s (hyper's own).
     pub header_read_timeout: Duration,
     /// Longest long-poll hold; a larger `wait=` is clamped to it. Default 30 s.
     pub max_wait: Duration,
@@ -42,7 +43,7 @@ impl Default for Config {
             max_topics: 1_024,
             max_connections: 10_000,
             max_body: 64 * 1024,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(30),
             sse_heartbeat: Duration::from_secs(15),
             sse_retry: Duration::from_secs(2),

@@ -88,7 +88,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: CancellationT
     drop(listener);
     tracker.close();
     let deadline = app.config.shutdown_deadline;
-    if tokio::time::timeout(deadline, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "connections still open {deadline:?} after shutdown began (--shutdown-deadline): closing them"
         );
@@ -144,7 +147,8 @@ async fn connection(mut stream: TcpStream, ctx: Ctx) {
 /// JSON 400 that says so, instead of hyper's bare 400, and the connection is closed.
 async fn speaks_http(stream: &mut TcpStream, app: &App) -> bool {
     let mut head = [0u8; 8];
-    let n = match tokio::time::timeout(app.config.header_read_timeout, stream.peek(&mut head)).await {
+    let n = match tokio::time::timeout(app.config.header_read_timeout, stream.peek(&mut head)).await
+    {
         Ok(Ok(n)) if n > 0 => n,
         // Closed, failed, or silent past the header timeout: nothing to answer.
         _ => return false,
@@ -182,7 +186,9 @@ async fn reject(stream: TcpStream, app: Arc<App>, _slot: OwnedSemaphorePermit) {
         let mut res = ApiError::new(
             http::StatusCode::SERVICE_UNAVAILABLE,
             "too_many_connections",
-            format!("the server holds {limit} connections, its limit (--max-connections): retry later"),
+            format!(
+                "the server holds {limit} connections, its limit (--max-connections): retry later"
+            ),
         )
         .header(http::header::RETRY_AFTER, "1")
         .into_response();

@@ -44,7 +44,9 @@ pub async fn handle(
                 return Ok(res);
             }
             Read::Gap(g) => {
-                metrics.gaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics
+                    .gaps
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(gap_error(g));
             }
             Read::CaughtUp => {}

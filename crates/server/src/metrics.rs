@@ -151,23 +151,48 @@ impl Metrics {
             "Response body / frame payload bytes written (HTTP headers and WebSocket frame headers excluded).",
             &per(&|p| p.bytes_out.load(Relaxed)),
         );
-        family("pushbench_connections_open", "gauge", "TCP connections open.", &one(&self.connections_open));
-        family("pushbench_connections_total", "counter", "TCP connections accepted.", &one(&self.connections_total));
+        family(
+            "pushbench_connections_open",
+            "gauge",
+            "TCP connections open.",
+            &one(&self.connections_open),
+        );
+        family(
+            "pushbench_connections_total",
+            "counter",
+            "TCP connections accepted.",
+            &one(&self.connections_total),
+        );
         family(
             "pushbench_connections_rejected_total",
             "counter",
             "Connections answered 503 because --max-connections was reached.",
             &one(&self.connections_rejected),
         );
-        family("pushbench_topics", "gauge", "Topics in memory.", &[(None, topics as f64)]);
-        family("pushbench_events_published_total", "counter", "Events published.", &one(&self.events_published));
+        family(
+            "pushbench_topics",
+            "gauge",
+            "Topics in memory.",
+            &[(None, topics as f64)],
+        );
+        family(
+            "pushbench_events_published_total",
+            "counter",
+            "Events published.",
+            &one(&self.events_published),
+        );
         family(
             "pushbench_publish_rejected_total",
             "counter",
             "Publish requests refused (bad JSON, too large, unauthorized, too many topics).",
             &one(&self.publish_rejected),
         );
-        family("pushbench_gaps_total", "counter", "Gap notices sent (cursor outside the retained log).", &one(&self.gaps));
+        family(
+            "pushbench_gaps_total",
+            "counter",
+            "Gap notices sent (cursor outside the retained log).",
+            &one(&self.gaps),
+        );
         family(
             "pushbench_slow_consumer_closes_total",
             "counter",
@@ -180,9 +205,24 @@ impl Metrics {
             "WebSocket peers closed for not answering a ping within --ws-pong-timeout.",
             &one(&self.heartbeat_timeouts),
         );
-        family("pushbench_beacons_total", "counter", "Beacon uploads received.", &one(&self.beacon_count));
-        family("pushbench_beacon_bytes_total", "counter", "Beacon body bytes received.", &one(&self.beacon_bytes));
-        family("pushbench_client_errors_total", "counter", "Requests answered with a 4xx status.", &one(&self.client_errors));
+        family(
+            "pushbench_beacons_total",
+            "counter",
+            "Beacon uploads received.",
+            &one(&self.beacon_count),
+        );
+        family(
+            "pushbench_beacon_bytes_total",
+            "counter",
+            "Beacon body bytes received.",
+            &one(&self.beacon_bytes),
+        );
+        family(
+            "pushbench_client_errors_total",
+            "counter",
+            "Requests answered with a 4xx status.",
+            &one(&self.client_errors),
+        );
         let (cpu, rss) = process_usage();
         family(
             "process_cpu_seconds_total",

@@ -38,7 +38,9 @@ pub fn events(
     };
     let tag = ctx.app.etag(last);
     if let Read::Gap(g) = read {
-        metrics.gaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .gaps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(gap_error(g));
     }
     if not_modified(req.headers(), &tag) {
@@ -46,7 +48,10 @@ pub fn events(
     }
     let (body, n) = match &read {
         Read::Events(evs) => (
-            encode_poll_response(evs.iter().map(|e| &e.json), evs.last().map_or(since, |e| e.seq)),
+            encode_poll_response(
+                evs.iter().map(|e| &e.json),
+                evs.last().map_or(since, |e| e.seq),
+            ),
             evs.len() as u64,
         ),
         _ => (encode_poll_response([], since), 0),

@@ -22,7 +22,11 @@ pub async fn handle(
     result
 }
 
-async fn publish(req: Request<Incoming>, ctx: &Ctx, topic: &str) -> Result<Response<Body>, ApiError> {
+async fn publish(
+    req: Request<Incoming>,
+    ctx: &Ctx,
+    topic: &str,
+) -> Result<Response<Body>, ApiError> {
     check_token(&ctx.app, req.headers())?;
     let body = read_body(req, ctx).await?;
     let data = compact_json(&body).map_err(bad_json)?;

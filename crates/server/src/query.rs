@@ -66,7 +66,9 @@ impl<'a> Query<'a> {
 
     /// `wait`, clamped to `max`. `None` when absent (a short poll).
     pub fn wait(&self, max: Duration) -> Result<Option<Duration>, ApiError> {
-        self.wait.map(|s| parse_wait(s).map(|d| d.min(max))).transpose()
+        self.wait
+            .map(|s| parse_wait(s).map(|d| d.min(max)))
+            .transpose()
     }
 }
 
@@ -110,7 +112,10 @@ mod tests {
         let max = Duration::from_secs(30);
         let w = |s: &str| Query::parse(Some(s)).wait(max);
         assert_eq!(w("wait=25s").ok().flatten(), Some(Duration::from_secs(25)));
-        assert_eq!(w("wait=500ms").ok().flatten(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            w("wait=500ms").ok().flatten(),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(w("wait=10").ok().flatten(), Some(Duration::from_secs(10)));
         assert_eq!(w("wait=5m").ok().flatten(), Some(max), "clamped");
         assert!(w("wait=-1").is_err());

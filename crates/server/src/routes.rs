@@ -73,9 +73,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, ApiE
     if req.method() == Method::OPTIONS {
         return Ok(preflight(allow));
     }
-    let method_ok = allow
-        .split(", ")
-        .any(|m| m == req.method().as_str());
+    let method_ok = allow.split(", ").any(|m| m == req.method().as_str());
     if !method_ok {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -85,7 +83,10 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, ApiE
         .header(header::ALLOW, allow));
     }
     match segments.as_slice() {
-        ["", "healthz"] => Ok(json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))),
+        ["", "healthz"] => Ok(json(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"status\":\"ok\"}"),
+        )),
         ["", "metrics"] => {
             let mut res = Response::new(crate::reply::full(
                 ctx.app.metrics.render(ctx.app.topics.len()),
@@ -98,8 +99,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, ApiE
         }
         ["", "beacon"] => beacon::handle(req, ctx).await,
         ["", "topics", topic, kind] => {
-            validate_topic(topic)
-                .map_err(|e| ApiError::bad_request("bad_topic", e.to_string()))?;
+            validate_topic(topic).map_err(|e| ApiError::bad_request("bad_topic", e.to_string()))?;
             let topic = *topic;
             let uri = req.uri().clone();
             let query = Query::parse(uri.query());
@@ -136,7 +136,10 @@ fn preflight(allow: &'static str) -> Response<Body> {
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Content-Type, Authorization, If-None-Match, Last-Event-ID"),
     );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     res
 }
 

@@ -48,7 +48,10 @@ pub fn handle(
     let mut res = Response::new(StreamBody::new(frames).boxed_unsync());
     *res.status_mut() = StatusCode::OK;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(res)
@@ -108,7 +111,11 @@ async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sen
                         return Err(Stop::Slow);
                     }
                     // A resume from an old cursor: say what was missed, go on from what is kept.
-                    cursor = if g.requested > g.last_seq { 0 } else { g.first_seq - 1 };
+                    cursor = if g.requested > g.last_seq {
+                        0
+                    } else {
+                        g.first_seq - 1
+                    };
                     resumed = true;
                     continue;
                 }

@@ -77,9 +77,7 @@ struct Ring {
 
 impl Ring {
     fn first_seq(&self) -> u64 {
-        self.events
-            .front()
-            .map_or(self.last_seq + 1, |e| e.seq)
+        self.events.front().map_or(self.last_seq + 1, |e| e.seq)
     }
 }
 
@@ -163,7 +161,9 @@ impl Topic {
 
 /// Why a topic could not be had.
 #[derive(Debug, thiserror::Error)]
-#[error("the server already holds {0} topics, its limit (--max-topics): use an existing topic or raise the limit")]
+#[error(
+    "the server already holds {0} topics, its limit (--max-topics): use an existing topic or raise the limit"
+)]
 pub struct TooManyTopics(pub usize);
 
 /// All topics, created on first use, up to a cap.
@@ -250,8 +250,12 @@ mod tests {
     fn encodings_are_shared() {
         let t = Topic::new(10);
         t.publish(Bytes::from_static(b"{\"a\":1}"));
-        let (Read::Events(a), _) = t.read(0, 1) else { panic!("events") };
-        let (Read::Events(b), _) = t.read(0, 1) else { panic!("events") };
+        let (Read::Events(a), _) = t.read(0, 1) else {
+            panic!("events")
+        };
+        let (Read::Events(b), _) = t.read(0, 1) else {
+            panic!("events")
+        };
         assert_eq!(a[0].sse().as_ptr(), b[0].sse().as_ptr(), "one SSE encoding");
         assert_eq!(&a[0].sse()[..], b"id: 1\ndata: {\"a\":1}\n\n");
         assert_eq!(&a[0].json[..], b"{\"seq\":1,\"data\":{\"a\":1}}");

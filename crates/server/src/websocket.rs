@@ -239,7 +239,11 @@ impl Session {
                             ),
                         );
                     }
-                    cursor = if g.requested > g.last_seq { 0 } else { g.first_seq - 1 };
+                    cursor = if g.requested > g.last_seq {
+                        0
+                    } else {
+                        g.first_seq - 1
+                    };
                     resumed = true;
                     false
                 }
@@ -346,7 +350,11 @@ impl Session {
     }
 
     fn slow(&self) -> End {
-        self.ctx.app.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+        self.ctx
+            .app
+            .metrics
+            .slow_consumer_closes
+            .fetch_add(1, Relaxed);
         tracing::info!("dropping a slow WebSocket consumer: its socket did not drain");
         End::Drop
     }

@@ -269,7 +269,10 @@ pub fn decode_binary(frame: &[u8]) -> Result<ServerMessage<'_>, WireError> {
     match frame.first() {
         Some(&BINARY_EVENT) => {
             let seq = u64_at(1).ok_or_else(|| {
-                WireError::Malformed(format!("binary event frame of {} bytes, need >= 9", frame.len()))
+                WireError::Malformed(format!(
+                    "binary event frame of {} bytes, need >= 9",
+                    frame.len()
+                ))
             })?;
             Ok(ServerMessage::Event {
                 seq,
@@ -367,7 +370,10 @@ mod tests {
         let c = compact_json(body).expect("valid");
         assert_eq!(&c[..], br#"{"b":1,"a":"x  y \" z","n":[1,2.50e3]}"#);
         assert_eq!(compact_json(b"   "), Err(WireError::EmptyBody));
-        assert!(matches!(compact_json(b"{\"a\":"), Err(WireError::BadJson(_))));
+        assert!(matches!(
+            compact_json(b"{\"a\":"),
+            Err(WireError::BadJson(_))
+        ));
         assert!(matches!(compact_json(b"{} {}"), Err(WireError::BadJson(_))));
     }
 
