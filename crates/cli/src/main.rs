@@ -1,7 +1,12 @@
 //! `pushbench`: the one binary. It reads argv, installs logging, runs one subcommand
 //! and exits; every subcommand lives in its own module and the libraries do the work.
 
+mod progress;
+mod provenance;
+mod run;
+mod scenarios;
 mod serve;
+mod table;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +23,10 @@ struct Cli {
 enum Command {
     /// Run the reference push server (every strategy over one topic log).
     Serve(serve::ServeArgs),
+    /// Run a scenario: measure every strategy group, print a table, write results/.
+    Run(run::RunArgs),
+    /// List the scenario files of a folder with what each one teaches.
+    Scenarios(scenarios::ScenariosArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +40,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::main(args),
+        Command::Run(args) => run::main(args),
+        Command::Scenarios(args) => scenarios::main(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

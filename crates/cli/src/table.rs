@@ -1,0 +1,252 @@
+//! The summary table `pushbench run` prints on stdout: one row per group, numbers
+//! with their units, columns aligned, then the warnings that make the numbers less
+//! trustworthy. Plain text, no colour, so it pastes into issues and notes as is.
+
+use std::fmt::Write as _;
+
+use pushbench_protocol::record::Summary;
+
+/// Renders the run's headline, the per-group table and its warnings.
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    let p = &summary.publisher;
+    let _ = writeln!(
+        out,
+        "{}: {:.1} s measured, {} events published ({}/s target, {} B payload, {} topic{}) on {}{}",
+        summary.scenario,
+        summary.duration_s,
+        p.published,
+        trim_float(p.rate_per_s),
+        p.payload_bytes,
+        p.topics,
+        if p.topics == 1 { "" } else { "s" },
+        summary.target,
+        if summary.embedded_server {
+            " (embedded server)"
+        } else {
+            ""
+        },
+    );
+    out.push('\n');
+
+    let header = [
+        "group",
+        "strategy",
+        "clients",
+        "delivered",
+        "lost",
+        "dup",
+        "reord",
+        "coherence",
+        "p50",
+        "p99",
+        "bytes/event",
+        "errors",
+    ];
+    // Text columns left-aligned, numbers right-aligned.
+    let numeric = [
+        false, false, true, true, true, true, true, true, true, true, true, true,
+    ];
+    let rows: Vec<[String; 12]> = summary
+        .groups
+        .iter()
+        .map(|g| {
+            [
+                g.name.clone(),
+                g.strategy.clone(),
+                g.clients.to_string(),
+                g.delivered.to_string(),
+                g.lost.to_string(),
+                g.duplicates.to_string(),
+                g.reordered.to_string(),
+                percent(g.coherence),
+                micros(g.latency_us.p50, g.latency_us.count),
+                micros(g.latency_us.p99, g.latency_us.count),
+                bytes(g.wire_bytes_per_event, g.delivered),
+                g.errors.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut push_line = |cells: &[String]| {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[i] - cell.chars().count();
+            if numeric[i] {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    };
+    push_line(&header.map(str::to_owned));
+    for row in &rows {
+        push_line(row);
+    }
+
+    let mut warnings = Vec::new();
+    if summary.partial {
+        warnings.push(format!(
+            "partial run: {} (numbers cover only the part that ran)",
+            summary.partial_reason.as_deref().unwrap_or("stopped early")
+        ));
+    }
+    if summary.loadgen.saturated {
+        warnings.push(format!(
+            "the load generator was saturated (CPU {:.0}% of the machine): latencies may be its own, not the server's",
+            summary.loadgen.cpu_share * 100.0
+        ));
+    }
+    if p.publish_errors > 0 {
+        warnings.push(format!("{} publish attempts failed", p.publish_errors));
+    }
+    warnings.extend(summary.warnings.iter().cloned());
+    if !warnings.is_empty() {
+        out.push('\n');
+        for w in warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
+    out
+}
+
+/// `1.2 ms`-style latency from microseconds; `-` when there were no samples.
+fn micros(us: u64, count: u64) -> String {
+    if count == 0 {
+        return "-".to_owned();
+    }
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..10_000 => format!("{:.2} ms", us as f64 / 1e3),
+        10_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+/// A share as a percentage that never rounds a loss away: 0.9996 shows 99.9%, not 100.0%.
+fn percent(ratio: f64) -> String {
+    let p = (ratio * 1000.0).floor() / 10.0;
+    format!("{p:.1}%")
+}
+
+/// Bytes per event with a binary unit; `-` when nothing was delivered.
+fn bytes(b: f64, delivered: u64) -> String {
+    if delivered == 0 {
+        return "-".to_owned();
+    }
+    if b < 1024.0 {
+        format!("{b:.0} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    }
+}
+
+/// `100` rather than `100.0`, `2.5` as is.
+fn trim_float(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushbench_protocol::record::{GroupSummary, Percentiles, PublisherSummary};
+
+    #[test]
+    fn units_and_rounding() {
+        assert_eq!(micros(850, 1), "850 µs");
+        assert_eq!(micros(1_234, 1), "1.23 ms");
+        assert_eq!(micros(52_345, 1), "52.3 ms");
+        assert_eq!(micros(2_500_000, 1), "2.50 s");
+        assert_eq!(micros(0, 0), "-");
+        assert_eq!(percent(1.0), "100.0%");
+        assert_eq!(percent(0.9996), "99.9%");
+        assert_eq!(percent(0.0), "0.0%");
+        assert_eq!(bytes(312.4, 5), "312 B");
+        assert_eq!(bytes(2048.0, 5), "2.0 KiB");
+        assert_eq!(bytes(0.0, 0), "-");
+    }
+
+    #[test]
+    fn one_aligned_row_per_group_and_warnings() {
+        let summary = Summary {
+            scenario: "smoke".into(),
+            duration_s: 3.0,
+            target: "http://127.0.0.1:1".into(),
+            embedded_server: true,
+            partial: true,
+            partial_reason: Some("interrupted (Ctrl-C)".into()),
+            publisher: PublisherSummary {
+                published: 30,
+                rate_per_s: 10.0,
+                payload_bytes: 64,
+                topics: 1,
+                ..Default::default()
+            },
+            groups: vec![
+                GroupSummary {
+                    name: "sse".into(),
+                    strategy: "sse".into(),
+                    clients: 5,
+                    delivered: 150,
+                    coherence: 1.0,
+                    latency_us: Percentiles {
+                        count: 150,
+                        p50: 420,
+                        p99: 1_900,
+                        ..Default::default()
+                    },
+                    wire_bytes_per_event: 140.0,
+                    ..Default::default()
+                },
+                GroupSummary {
+                    name: "naive-long-poll".into(),
+                    strategy: "long-poll".into(),
+                    lost: 12,
+                    coherence: 0.92,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let text = render(&summary);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("smoke: 3.0 s measured, 30 events published (10/s target, 64 B payload, 1 topic) on http://127.0.0.1:1 (embedded server)"), "{text}");
+        assert!(
+            lines[2].starts_with("group            strategy   clients"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("420 µs")
+                && lines[3].contains("1.90 ms")
+                && lines[3].contains("140 B"),
+            "{text}"
+        );
+        assert!(lines[4].contains("92.0%"), "{text}");
+        // Right-aligned numbers end in the same column.
+        assert_eq!(
+            lines[2].find("errors").map(|i| i + 6),
+            Some(lines[3].chars().count())
+        );
+        assert!(
+            text.contains("warning: partial run: interrupted (Ctrl-C)"),
+            "{text}"
+        );
+    }
+}
