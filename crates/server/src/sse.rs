@@ -80,6 +80,8 @@ async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sen
     let _open = metrics.open(Strategy::Sse);
     let heartbeat = ctx.app.config.sse_heartbeat;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    // A producer that was busy sends one heartbeat, not a burst of missed ones.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut grew = topic.subscribe();
     let mut cursor = cursor.unwrap_or_else(|| topic.last_seq());
     let mut resumed = false;

@@ -206,6 +206,7 @@ impl Session {
         let mut cursor = since.unwrap_or_else(|| self.topic.last_seq());
         let mut resumed = false;
         let mut pings = tokio::time::interval_at(Instant::now() + cfg.ws_ping, cfg.ws_ping);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pong_due: Option<Instant> = None;
         loop {
             grew.borrow_and_update();
