@@ -79,7 +79,7 @@ pub fn median(samples: &mut [Duration]) -> Duration {
 }
 
 /// The impairment with `f` applied to both directions.
-pub fn both(f: impl Fn(&mut pushbench_netem::LinkConfig)) -> Impairment {
+pub fn both(mut f: impl FnMut(&mut pushbench_netem::LinkConfig)) -> Impairment {
     let mut i = Impairment::none();
     f(&mut i.up);
     f(&mut i.down);
