@@ -27,6 +27,21 @@
 mod progress;
 mod run;
 pub mod scenario;
+mod backoff;
+mod connect;
+mod clock;
+mod ordering;
+mod recorder;
+mod registry;
+mod client;
+mod poll;
+mod long_poll;
+mod sse;
+mod websocket;
+mod beacon;
+mod chat;
+mod publisher;
+mod health;
 
 pub use progress::{Progress, ProgressSnapshot};
 pub use run::{LoadgenError, RunOptions, run};

@@ -1,0 +1,269 @@
+//! Short polling. `fixed-delay` is `setTimeout` (the next request one interval after
+//! the last response: ordered); `fixed-rate` is `setInterval` (a request every
+//! interval whether or not the last returned, on another connection when the last
+//! is busy: responses overlap and can arrive out of order, and the cursor is
+//! last-writer-wins, as in the naive browser code this imitates). `cursor = "since"`
+//! reads the log; `"latest"` reads only the newest event (state semantics).
+//! `conditional` sends `If-None-Match` and counts `304`s.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Method;
+use tokio::task::JoinSet;
+
+use crate::client::{ClientCtx, bootstrap_cursor, cursor_after_gap, parse_gap, parse_poll_body};
+use crate::connect::{ClientError, FullResponse, HttpConn};
+use crate::recorder::ClientRecorder;
+use crate::scenario::{PollCursor, PollSchedule};
+
+/// Poll options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PollOpts {
+    pub(crate) interval: Duration,
+    pub(crate) schedule: PollSchedule,
+    pub(crate) cursor: PollCursor,
+    pub(crate) conditional: bool,
+    pub(crate) limit: u32,
+    pub(crate) max_in_flight: u32,
+}
+
+/// Cursor state shared by a client's requests.
+#[derive(Debug, Default)]
+struct PollState {
+    /// `since` cursor (log mode).
+    cursor: u64,
+    /// Last seq seen (latest mode).
+    last_seq: Option<u64>,
+    etag: Option<String>,
+}
+
+/// Runs one poll client until the run ends; returns its recorder.
+pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: PollOpts) -> ClientRecorder {
+    let mut backoff = ClientCtx::backoff();
+    let mut conn: Option<HttpConn> = None;
+    let mut state = PollState::default();
+    // Log mode starts at the current end of the log: new events only.
+    if opts.cursor == PollCursor::Since {
+        loop {
+            if ctx.done.is_cancelled() {
+                return rec;
+            }
+            let attempt = async {
+                let mut c = ctx.ensure_http(conn.take()).await?;
+                let cur = bootstrap_cursor(&ctx, &mut c).await?;
+                Ok::<_, ClientError>((c, cur))
+            }
+            .await;
+            match attempt {
+                Ok((c, cur)) => {
+                    conn = Some(c);
+                    state.cursor = cur;
+                    rec.subscribed();
+                    break;
+                }
+                Err(e) => {
+                    if !ctx.fail(&e, &mut backoff).await {
+                        return rec;
+                    }
+                }
+            }
+        }
+    }
+    match opts.schedule {
+        PollSchedule::FixedDelay => fixed_delay(ctx, rec, opts, conn, state).await,
+        PollSchedule::FixedRate => fixed_rate(ctx, rec, opts, conn, state).await,
+    }
+}
+
+async fn fixed_delay(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: PollOpts, mut conn: Option<HttpConn>, mut state: PollState) -> ClientRecorder {
+    let mut backoff = ClientCtx::backoff();
+    while !ctx.done.is_cancelled() {
+        let (path, headers) = request_for(&ctx, &opts, &state);
+        let result = async {
+            let mut c = ctx.ensure_http(conn.take()).await?;
+            ctx.count_request();
+            let r = c.request(Method::GET, &path, &headers, None, Duration::from_secs(30)).await?;
+            Ok::<_, ClientError>((c, r))
+        }
+        .await;
+        match result {
+            Ok((c, r)) => {
+                conn = Some(c);
+                backoff.reset();
+                if let Err(e) = handle(&ctx, &mut rec, &opts, &mut state, &r) {
+                    ctx.group.error(&e);
+                }
+            }
+            Err(e) => {
+                if !ctx.fail(&e, &mut backoff).await {
+                    break;
+                }
+                continue;
+            }
+        }
+        if !ctx.sleep(opts.interval).await {
+            break;
+        }
+    }
+    rec
+}
+
+struct Shared {
+    state: PollState,
+    rec: ClientRecorder,
+    idle: Vec<HttpConn>,
+}
+
+async fn fixed_rate(ctx: ClientCtx, rec: ClientRecorder, opts: PollOpts, conn: Option<HttpConn>, state: PollState) -> ClientRecorder {
+    let shared = Arc::new(Mutex::new(Shared {
+        state,
+        rec,
+        idle: conn.into_iter().collect(),
+    }));
+    let ctx = Arc::new(ctx);
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let mut ticker = tokio::time::interval(opts.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = ctx.done.cancelled() => break,
+        }
+        while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= opts.max_in_flight as usize {
+            ctx.group.error_kind("overlap_limit");
+            continue;
+        }
+        let (path, headers, conn) = {
+            let mut s = shared.lock().expect("poll state lock never poisoned");
+            let (p, h) = request_for(&ctx, &opts, &s.state);
+            let c = s.idle.pop();
+            (p, h, c)
+        };
+        let ctx = ctx.clone();
+        let shared = shared.clone();
+        in_flight.spawn(async move {
+            let result = async {
+                let mut c = ctx.ensure_http(conn).await?;
+                ctx.count_request();
+                let r = c.request(Method::GET, &path, &headers, None, Duration::from_secs(30)).await?;
+                Ok::<_, ClientError>((c, r))
+            }
+            .await;
+            match result {
+                Ok((c, r)) => {
+                    let mut s = shared.lock().expect("poll state lock never poisoned");
+                    let Shared { state, rec, idle } = &mut *s;
+                    if let Err(e) = handle(&ctx, rec, &opts, state, &r) {
+                        ctx.group.error(&e);
+                    }
+                    idle.push(c);
+                }
+                Err(e) => {
+                    if !ctx.done.is_cancelled() {
+                        ctx.group.error(&e);
+                    }
+                }
+            }
+        });
+    }
+    in_flight.abort_all();
+    while in_flight.join_next().await.is_some() {}
+    let shared = Arc::try_unwrap(shared)
+        .ok()
+        .expect("every request task has ended, so no other handle remains")
+        .into_inner()
+        .expect("poll state lock never poisoned");
+    shared.rec
+}
+
+/// Path and headers of the next request.
+fn request_for(ctx: &ClientCtx, opts: &PollOpts, state: &PollState) -> (String, Vec<(&'static str, String)>) {
+    let mut headers = Vec::new();
+    if opts.conditional {
+        if let Some(e) = &state.etag {
+            headers.push(("if-none-match", e.clone()));
+        }
+    }
+    let path = match opts.cursor {
+        PollCursor::Since => ctx.path(
+            &ctx.endpoints.poll.url,
+            Some(state.cursor),
+            &[("limit", opts.limit.to_string())],
+        ),
+        PollCursor::Latest => ctx.path(&ctx.endpoints.latest.url, None, &[]),
+    };
+    (path, headers)
+}
+
+/// Handles one response: events, empty, 304, 410 gap.
+fn handle(
+    ctx: &ClientCtx,
+    rec: &mut ClientRecorder,
+    opts: &PollOpts,
+    state: &mut PollState,
+    r: &FullResponse,
+) -> Result<(), ClientError> {
+    let now = ctx.group.clock.now_ns();
+    if let Some(etag) = r.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()) {
+        state.etag = Some(etag.to_string());
+    }
+    match (r.status, opts.cursor) {
+        (304, _) => {
+            ctx.count_empty();
+            ctx.group.add(&ctx.group.counters.not_modified, 1);
+            rec.subscribed();
+            Ok(())
+        }
+        (204 | 404, PollCursor::Latest) => {
+            ctx.count_empty();
+            rec.subscribed();
+            Ok(())
+        }
+        (200, PollCursor::Latest) => {
+            rec.subscribed();
+            #[derive(serde::Deserialize)]
+            struct Latest<'a> {
+                seq: u64,
+                #[serde(borrow)]
+                data: &'a serde_json::value::RawValue,
+            }
+            match serde_json::from_slice::<Latest<'_>>(&r.body) {
+                Ok(l) if state.last_seq == Some(l.seq) => ctx.count_empty(),
+                Ok(l) => {
+                    state.last_seq = Some(l.seq);
+                    rec.deliver(l.data.get().as_bytes(), now);
+                }
+                Err(_) => {
+                    // A server that answers with the bare body.
+                    rec.deliver(&r.body, now);
+                }
+            }
+            rec.flush();
+            Ok(())
+        }
+        (200, PollCursor::Since) => {
+            let body = parse_poll_body(&r.body)?;
+            if body.events.is_empty() {
+                ctx.count_empty();
+            }
+            for data in &body.events {
+                rec.deliver(data, now);
+            }
+            rec.flush();
+            // Last writer wins, even when an older response arrives last (setInterval).
+            if let Some(next) = body.next.or(body.last_seq) {
+                state.cursor = next;
+            }
+            Ok(())
+        }
+        (410, PollCursor::Since) => {
+            let g = parse_gap(&r.body).ok_or_else(|| ClientError::Protocol("410 without a gap notice".into()))?;
+            rec.gap();
+            state.cursor = cursor_after_gap(&g);
+            Ok(())
+        }
+        (s, _) => Err(ClientError::Status(s)),
+    }
+}

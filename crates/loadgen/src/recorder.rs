@@ -1,0 +1,355 @@
+//! Recording per group: counters (atomics, read by the per-second sampler), latency
+//! histograms (shared per group, fed in batches), and the per-client recorder that
+//! judges each delivery with the ordering tracker.
+//!
+//! Histograms are per group behind a std `Mutex` (no await while held), fed from a
+//! small per-client sample buffer: a histogram with pushbench's range is about 190 KB,
+//! so one per client would not scale to fanout's thousands of subscribers, and a
+//! channel message per sample would cost more than the lock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use hdrhistogram::Histogram;
+use pushbench_protocol::record::latency_histogram;
+use pushbench_protocol::wire::Stamp;
+
+use crate::Progress;
+use crate::clock::Clock;
+use crate::connect::{ClientError, WireCounters};
+use crate::ordering::{OrderingCounts, OrderingTracker};
+
+/// Error kinds counted per group (the keys of `errors_by_kind`).
+pub(crate) const ERROR_KINDS: &[&str] = &[
+    "connect",
+    "timeout",
+    "http",
+    "http_4xx",
+    "http_5xx",
+    "protocol",
+    "websocket",
+    "closed",
+    "dead_peer",
+    "overlap_limit",
+    "not_stamped",
+];
+
+/// Counters of one group, all monotonic.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) wire: Arc<WireCounters>,
+    pub(crate) requests: AtomicU64,
+    pub(crate) empty: AtomicU64,
+    pub(crate) not_modified: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) uploads: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) payload_bytes_down: AtomicU64,
+    pub(crate) errors: [AtomicU64; 11],
+}
+
+/// A plain copy of [`Counters`] at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CounterValues {
+    pub(crate) bytes_up: u64,
+    pub(crate) bytes_down: u64,
+    pub(crate) connections_opened: u64,
+    pub(crate) open: u64,
+    pub(crate) requests: u64,
+    pub(crate) empty: u64,
+    pub(crate) not_modified: u64,
+    pub(crate) reconnects: u64,
+    pub(crate) uploads: u64,
+    pub(crate) deliveries: u64,
+    pub(crate) payload_bytes_down: u64,
+    pub(crate) errors: [u64; 11],
+}
+
+impl CounterValues {
+    /// `self - earlier`, for every monotonic counter (`open` is a gauge, kept).
+    pub(crate) fn since(&self, earlier: &CounterValues) -> CounterValues {
+        let mut errors = [0; 11];
+        for (i, e) in errors.iter_mut().enumerate() {
+            *e = self.errors[i].saturating_sub(earlier.errors[i]);
+        }
+        CounterValues {
+            bytes_up: self.bytes_up.saturating_sub(earlier.bytes_up),
+            bytes_down: self.bytes_down.saturating_sub(earlier.bytes_down),
+            connections_opened: self.connections_opened.saturating_sub(earlier.connections_opened),
+            open: self.open,
+            requests: self.requests.saturating_sub(earlier.requests),
+            empty: self.empty.saturating_sub(earlier.empty),
+            not_modified: self.not_modified.saturating_sub(earlier.not_modified),
+            reconnects: self.reconnects.saturating_sub(earlier.reconnects),
+            uploads: self.uploads.saturating_sub(earlier.uploads),
+            deliveries: self.deliveries.saturating_sub(earlier.deliveries),
+            payload_bytes_down: self.payload_bytes_down.saturating_sub(earlier.payload_bytes_down),
+            errors,
+        }
+    }
+
+    /// Errors of every kind.
+    pub(crate) fn error_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Errors by kind, zero kinds left out.
+    pub(crate) fn errors_by_kind(&self) -> BTreeMap<String, u64> {
+        ERROR_KINDS
+            .iter()
+            .zip(self.errors)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.to_string(), n))
+            .collect()
+    }
+}
+
+impl Counters {
+    pub(crate) fn values(&self) -> CounterValues {
+        let mut errors = [0; 11];
+        for (i, e) in errors.iter_mut().enumerate() {
+            *e = self.errors[i].load(Relaxed);
+        }
+        CounterValues {
+            bytes_up: self.wire.bytes_up.load(Relaxed),
+            bytes_down: self.wire.bytes_down.load(Relaxed),
+            connections_opened: self.wire.opened.load(Relaxed),
+            open: self.wire.open.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            empty: self.empty.load(Relaxed),
+            not_modified: self.not_modified.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            uploads: self.uploads.load(Relaxed),
+            deliveries: self.deliveries.load(Relaxed),
+            payload_bytes_down: self.payload_bytes_down.load(Relaxed),
+            errors,
+        }
+    }
+}
+
+/// Latency histograms of one group: whole run and the current one-second interval,
+/// each corrected (from the intended time) and uncorrected (from the send time).
+#[derive(Debug)]
+pub(crate) struct Hists {
+    pub(crate) total: Histogram<u64>,
+    pub(crate) total_uncorrected: Histogram<u64>,
+    pub(crate) interval: Histogram<u64>,
+    pub(crate) interval_uncorrected: Histogram<u64>,
+}
+
+impl Hists {
+    fn new() -> Self {
+        Hists {
+            total: latency_histogram(),
+            total_uncorrected: latency_histogram(),
+            interval: latency_histogram(),
+            interval_uncorrected: latency_histogram(),
+        }
+    }
+
+    /// Takes the current interval's histograms (compacted to their used range) and
+    /// starts fresh ones.
+    pub(crate) fn take_interval(&mut self) -> (Histogram<u64>, Histogram<u64>) {
+        (compact(&mut self.interval), compact(&mut self.interval_uncorrected))
+    }
+}
+
+/// Copies a histogram into one sized to its largest value (hlog lines only carry
+/// non-zero counts, so nothing is lost), and resets the original.
+fn compact(h: &mut Histogram<u64>) -> Histogram<u64> {
+    let high = h.max().max(2);
+    let mut out = Histogram::new_with_bounds(1, high, 3).expect("bounds 1..high>=2 are valid");
+    out.add(&*h).expect("same precision, range covers every value");
+    h.reset();
+    out
+}
+
+/// Everything a group's clients share.
+#[derive(Debug)]
+pub(crate) struct GroupShared {
+    pub(crate) name: String,
+    pub(crate) counters: Counters,
+    pub(crate) hists: Mutex<Hists>,
+    pub(crate) clock: Clock,
+    /// Start of the measured window, ns.
+    pub(crate) window_start_ns: u64,
+    /// End of the measured window, ns (moved earlier when the run is stopped).
+    pub(crate) window_end_ns: AtomicU64,
+    pub(crate) progress: Arc<Progress>,
+}
+
+impl GroupShared {
+    pub(crate) fn new(name: &str, clock: Clock, window_start_ns: u64, window_end_ns: u64, progress: Arc<Progress>) -> Self {
+        let wire = WireCounters {
+            progress_open: Some(progress.clone()),
+            ..WireCounters::default()
+        };
+        GroupShared {
+            name: name.to_string(),
+            counters: Counters {
+                wire: Arc::new(wire),
+                ..Counters::default()
+            },
+            hists: Mutex::new(Hists::new()),
+            clock,
+            window_start_ns,
+            window_end_ns: AtomicU64::new(window_end_ns),
+            progress,
+        }
+    }
+
+    /// Counts an error by kind.
+    pub(crate) fn error(&self, e: &ClientError) {
+        self.error_kind(e.kind());
+    }
+
+    /// Counts an error by its `errors_by_kind` key.
+    pub(crate) fn error_kind(&self, kind: &str) {
+        let i = ERROR_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every error kind is listed in ERROR_KINDS");
+        self.counters.errors[i].fetch_add(1, Relaxed);
+        self.progress.errors.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    fn in_window(&self, intended_ns: u64) -> bool {
+        intended_ns >= self.window_start_ns && intended_ns < self.window_end_ns.load(Relaxed)
+    }
+
+    /// Records one latency sample outside ordering (beacon acknowledgements).
+    pub(crate) fn record_upload_latency(&self, intended_ns: u64, sent_ns: u64, now_ns: u64) {
+        if !self.in_window(intended_ns) {
+            return;
+        }
+        let mut h = self.hists.lock().expect("histogram lock never poisoned");
+        record_into(&mut h, intended_ns, sent_ns, now_ns);
+    }
+}
+
+fn record_into(h: &mut Hists, intended_ns: u64, sent_ns: u64, now_ns: u64) {
+    let corrected = (now_ns.saturating_sub(intended_ns) / 1000).clamp(1, 3_600_000_000);
+    let uncorrected = (now_ns.saturating_sub(sent_ns) / 1000).clamp(1, 3_600_000_000);
+    let _ = h.total.record(corrected);
+    let _ = h.interval.record(corrected);
+    let _ = h.total_uncorrected.record(uncorrected);
+    let _ = h.interval_uncorrected.record(uncorrected);
+}
+
+/// What one client contributes to its group's summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClientResult {
+    pub(crate) expected: u64,
+    pub(crate) counts: OrderingCounts,
+    pub(crate) gaps: u64,
+}
+
+const SAMPLE_BATCH: usize = 64;
+
+/// One client's recorder: ordering tracker, subscription start, sample buffer.
+#[derive(Debug)]
+pub(crate) struct ClientRecorder {
+    pub(crate) group: Arc<GroupShared>,
+    tracker: OrderingTracker,
+    /// When the client's first subscription was confirmed, ns (None: not yet).
+    subscribed_ns: Option<u64>,
+    samples: Vec<(u64, u64, u64)>,
+    gaps: u64,
+    pending_deliveries: u64,
+}
+
+impl ClientRecorder {
+    pub(crate) fn new(group: Arc<GroupShared>) -> Self {
+        ClientRecorder {
+            group,
+            tracker: OrderingTracker::default(),
+            subscribed_ns: None,
+            samples: Vec::with_capacity(SAMPLE_BATCH),
+            gaps: 0,
+            pending_deliveries: 0,
+        }
+    }
+
+    /// The client's subscription is confirmed (first time only counts): from now on
+    /// every event published on its topic is expected.
+    pub(crate) fn subscribed(&mut self) {
+        if self.subscribed_ns.is_none() {
+            self.subscribed_ns = Some(self.group.clock.now_ns());
+        }
+    }
+
+    /// Lower bound of the expected range, if subscribed.
+    pub(crate) fn expected_from_ns(&self) -> Option<u64> {
+        self.subscribed_ns.map(|s| s.max(self.group.window_start_ns))
+    }
+
+    /// A gap notice from the server.
+    pub(crate) fn gap(&mut self) {
+        self.gaps += 1;
+    }
+
+    /// One event's data arrived at `now_ns`. Returns false when it carries no stamp.
+    pub(crate) fn deliver(&mut self, data: &[u8], now_ns: u64) -> bool {
+        self.group.add(&self.group.counters.payload_bytes_down, data.len() as u64);
+        let stamp = match Stamp::decode(data) {
+            Ok(s) => s,
+            Err(_) => {
+                self.group.error_kind("not_stamped");
+                return false;
+            }
+        };
+        self.deliver_stamp(&stamp, now_ns);
+        true
+    }
+
+    fn deliver_stamp(&mut self, stamp: &Stamp, now_ns: u64) {
+        let counted = match self.expected_from_ns() {
+            Some(from) => {
+                stamp.intended_ns >= from
+                    && stamp.intended_ns < self.group.window_end_ns.load(Relaxed)
+            }
+            None => false,
+        };
+        let outcome = self.tracker.observe(stamp.publisher, stamp.topic, stamp.seq, counted);
+        if counted && outcome.is_first() {
+            self.pending_deliveries += 1;
+            self.samples.push((stamp.intended_ns, stamp.sent_ns, now_ns));
+            if self.samples.len() >= SAMPLE_BATCH {
+                self.flush();
+            }
+        }
+    }
+
+    /// Moves buffered samples into the group's histograms. Call after each read.
+    pub(crate) fn flush(&mut self) {
+        if !self.samples.is_empty() {
+            let mut h = self.group.hists.lock().expect("histogram lock never poisoned");
+            for &(i, s, n) in &self.samples {
+                record_into(&mut h, i, s, n);
+            }
+            drop(h);
+            self.samples.clear();
+        }
+        if self.pending_deliveries > 0 {
+            self.group.add(&self.group.counters.deliveries, self.pending_deliveries);
+            self.group.progress.delivered.fetch_add(self.pending_deliveries, Relaxed);
+            self.pending_deliveries = 0;
+        }
+    }
+
+    /// Final numbers; `expected` comes from the registry for the client's topic.
+    pub(crate) fn finish(mut self, expected: impl Fn(u64, u64) -> u64) -> ClientResult {
+        self.flush();
+        let end = self.group.window_end_ns.load(Relaxed);
+        ClientResult {
+            expected: self.expected_from_ns().map(|from| expected(from, end)).unwrap_or(0),
+            counts: self.tracker.counts(),
+            gaps: self.gaps,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! WebSocket: one frame per event, text or binary envelope. With `heartbeat`, the
+//! client sends the application ping `"ping"` every interval and declares the peer
+//! dead after `heartbeat_misses` unanswered pings (browsers cannot send ping frames,
+//! and without this a half-open connection is never noticed); it then reconnects
+//! with exponential backoff and jitter, with `?since=` the last seq when `resume`.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pushbench_protocol::wire::{ServerMessage, decode_binary, decode_text};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::ClientCtx;
+use crate::connect::{ClientError, WsStream};
+use crate::recorder::ClientRecorder;
+use crate::scenario::WsFormat;
+
+/// WebSocket options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WsOpts {
+    pub(crate) format: WsFormat,
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) heartbeat_misses: u32,
+    pub(crate) resume: bool,
+}
+
+/// Runs one WebSocket client until the run ends; returns its recorder.
+pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpts) -> ClientRecorder {
+    let mut backoff = ClientCtx::backoff();
+    let mut last_seq: Option<u64> = None;
+    let mut first = true;
+    while !ctx.done.is_cancelled() {
+        if !first {
+            ctx.count_reconnect();
+        }
+        first = false;
+        let cursor = if opts.resume { last_seq } else { None };
+        let result = async {
+            let path = open_path(&ctx, cursor, opts.format);
+            ctx.count_request();
+            let ws = ctx.target.websocket(&ctx.group.counters.wire, &path).await?;
+            rec.subscribed();
+            backoff.reset();
+            session(&ctx, &mut rec, ws, &opts, &mut last_seq, None).await
+        }
+        .await;
+        rec.flush();
+        if ctx.done.is_cancelled() {
+            break;
+        }
+        let e = result.err().unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
+        if !ctx.fail(&e, &mut backoff).await {
+            break;
+        }
+    }
+    rec
+}
+
+/// Path of the WebSocket endpoint for a cursor and format.
+pub(crate) fn open_path(ctx: &ClientCtx, cursor: Option<u64>, format: WsFormat) -> String {
+    let format = match format {
+        WsFormat::Text => "text",
+        WsFormat::Binary => "binary",
+    };
+    ctx.path(&ctx.endpoints.websocket.url, cursor, &[("format", format.to_string())])
+}
+
+/// A message to send on the socket besides heartbeats (the chat pattern's messages),
+/// acknowledged in the registry once written.
+pub(crate) struct OutMsg {
+    pub(crate) text: String,
+    pub(crate) ack: Option<(std::sync::Arc<crate::registry::PubLog>, u64)>,
+}
+
+/// The receiving end of a client's outgoing messages.
+pub(crate) type Outgoing = tokio::sync::mpsc::Receiver<OutMsg>;
+
+/// Reads frames until the socket closes, the peer is declared dead, or the run ends
+/// (then closes politely). `Ok(())` means the run ended.
+pub(crate) async fn session(
+    ctx: &ClientCtx,
+    rec: &mut ClientRecorder,
+    mut ws: WsStream,
+    opts: &WsOpts,
+    last_seq: &mut Option<u64>,
+    mut outgoing: Option<&mut Outgoing>,
+) -> Result<(), ClientError> {
+    let period = opts.heartbeat.unwrap_or(Duration::from_secs(3600));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut unanswered = 0u32;
+    loop {
+        tokio::select! {
+            msg = ws.next() => {
+                let Some(msg) = msg else { return Err(ClientError::WebSocket("closed".into())) };
+                let msg = msg.map_err(|e| ClientError::WebSocket(e.to_string()))?;
+                let now = ctx.group.clock.now_ns();
+                let decoded = match &msg {
+                    Message::Text(t) => Some((decode_text(t.as_str()), t.as_bytes())),
+                    Message::Binary(b) => Some((decode_binary(b), &b[..])),
+                    Message::Close(_) => return Err(ClientError::WebSocket("closed by server".into())),
+                    _ => None,
+                };
+                if let Some((decoded, raw)) = decoded {
+                    match decoded {
+                        Ok(ServerMessage::Event { seq, data }) => {
+                            rec.deliver(data, now);
+                            *last_seq = Some(seq);
+                        }
+                        Ok(ServerMessage::Gap(_)) => rec.gap(),
+                        Ok(ServerMessage::Pong) => unanswered = 0,
+                        Ok(ServerMessage::Error(e)) => ctx.group.error(&ClientError::Protocol(e)),
+                        // A server that relays bodies verbatim: the frame is the body.
+                        Err(_) => {
+                            rec.deliver(raw, now);
+                        }
+                    }
+                    rec.flush();
+                }
+            }
+            _ = heartbeat.tick(), if opts.heartbeat.is_some() => {
+                if unanswered >= opts.heartbeat_misses {
+                    ctx.group.error_kind("dead_peer");
+                    return Err(ClientError::Timeout);
+                }
+                unanswered += 1;
+                ws.send(Message::text("ping")).await.map_err(|e| ClientError::WebSocket(e.to_string()))?;
+            }
+            out = next_outgoing(&mut outgoing) => {
+                match out {
+                    Some(m) => {
+                        ws.send(Message::text(m.text)).await.map_err(|e| ClientError::WebSocket(e.to_string()))?;
+                        if let Some((log, pseq)) = m.ack {
+                            log.ack(pseq);
+                        }
+                        ctx.group.add(&ctx.group.counters.uploads, 1);
+                    }
+                    None => outgoing = None,
+                }
+            }
+            _ = ctx.done.cancelled() => {
+                let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn next_outgoing(out: &mut Option<&mut Outgoing>) -> Option<OutMsg> {
+    match out {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
