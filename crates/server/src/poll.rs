@@ -86,8 +86,10 @@ pub fn latest(req: &Request<Incoming>, ctx: &Ctx, topic: &str) -> Result<Respons
 pub fn gap_error(g: GapNotice) -> ApiError {
     let detail = if g.requested > g.last_seq {
         format!(
-            "cursor {} is ahead of this log, which ends at {} (the server's log was reset): resume with since=0",
-            g.requested, g.last_seq
+            "cursor {} is ahead of this log, which ends at {} (the server's log was reset): resume with since={}",
+            g.requested,
+            g.last_seq,
+            g.first_seq - 1
         )
     } else {
         format!(

@@ -112,12 +112,10 @@ async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sen
                         // A connected stream fell out of the retained log: it is too slow.
                         return Err(Stop::Slow);
                     }
-                    // A resume from an old cursor: say what was missed, go on from what is kept.
-                    cursor = if g.requested > g.last_seq {
-                        0
-                    } else {
-                        g.first_seq - 1
-                    };
+                    // A resume from an old cursor (or one ahead of a reset log): say what
+                    // was missed, go on from the oldest event kept. Not from 0: once the
+                    // log has wrapped, 0 is itself outside it and would read as a second gap.
+                    cursor = g.first_seq - 1;
                     resumed = true;
                     continue;
                 }

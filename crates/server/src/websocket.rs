@@ -240,11 +240,9 @@ impl Session {
                             ),
                         );
                     }
-                    cursor = if g.requested > g.last_seq {
-                        0
-                    } else {
-                        g.first_seq - 1
-                    };
+                    // Go on from the oldest event kept (not 0: once the log has
+                    // wrapped, 0 is itself outside it and would read as a second gap).
+                    cursor = g.first_seq - 1;
                     resumed = true;
                     false
                 }
