@@ -92,7 +92,8 @@ impl fmt::Display for Bandwidth {
                 return if b % scale == 0 {
                     write!(f, "{}{unit}", b / scale)
                 } else {
-                    write!(f, "{}{unit}", b as f64 / scale as f64)
+                    let value = format!("{:.3}", b as f64 / scale as f64);
+                    write!(f, "{}{unit}", value.trim_end_matches('0'))
                 };
             }
         }
@@ -161,9 +162,9 @@ impl Default for LinkConfig {
 
 impl fmt::Display for LinkConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "latency {:?}", self.latency)?;
+        write!(f, "latency {}", humantime::format_duration(self.latency))?;
         if !self.jitter.is_zero() {
-            write!(f, " ± {:?}", self.jitter)?;
+            write!(f, " ± {}", humantime::format_duration(self.jitter))?;
         }
         match self.bandwidth {
             Some(b) => write!(f, ", {b} per connection")?,
@@ -194,6 +195,11 @@ pub struct Impairment {
     /// Most bytes queued per connection per direction before the proxy stops reading
     /// from the sender (backpressure); also the depth of the bottleneck's buffer.
     pub queue_bytes: usize,
+    /// Charge connection set-up one round trip (`up.latency + down.latency`, no
+    /// jitter): the kernel completes the client's TCP handshake with the proxy at
+    /// once, so without this a new connection's first bytes would arrive one RTT
+    /// earlier than on a real link. On by default.
+    pub handshake: bool,
 }
 
 impl Impairment {
@@ -217,6 +223,7 @@ impl Impairment {
             rto: Self::DEFAULT_RTO,
             segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
             queue_bytes: Self::DEFAULT_QUEUE_BYTES,
+            handshake: true,
         }
     }
 

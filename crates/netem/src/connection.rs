@@ -84,6 +84,14 @@ enum End {
     Abort(Side),
 }
 
+/// Who a connection is and when its handshake is over.
+struct Opened {
+    id: u64,
+    at: Instant,
+    /// The reset epoch it started in; a change resets it.
+    epoch: u64,
+}
+
 /// Counts an open connection for as long as it lives.
 struct Active<'a>(&'a Stats);
 
@@ -140,6 +148,7 @@ pub(crate) async fn serve(
         reset(client);
         return;
     }
+    let dial_started = Instant::now();
     let dialled = tokio::select! {
         _ = cancel.cancelled() => return,
         dialled = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(ctx.upstream)) => dialled,
@@ -159,21 +168,26 @@ pub(crate) async fn serve(
         }
     };
     bump(&ctx.stats.upstream_connected);
+    // The handshake a real link would have made the client wait for (see
+    // `Impairment::handshake`): neither direction moves a byte before it is over.
+    let imp = &ctx.impairment;
+    let handshake = if imp.handshake {
+        imp.up.latency + imp.down.latency
+    } else {
+        Duration::ZERO
+    };
+    let open_at = dial_started + handshake;
     // The proxy paces by itself; Nagle's algorithm would add its own delays.
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     debug!(id, "connection open");
 
-    let end = pump(
-        &mut client,
-        &mut server,
+    let opened = Opened {
         id,
-        &ctx,
-        &mut faults,
+        at: open_at,
         epoch,
-        &cancel,
-    )
-    .await;
+    };
+    let end = pump(opened, &mut client, &mut server, &ctx, &mut faults, &cancel).await;
     match end {
         End::Closed | End::Shutdown => debug!(id, "connection closed"),
         End::FaultReset => {
@@ -204,16 +218,15 @@ pub(crate) async fn serve(
 
 /// Runs both directions until both finish, a socket fails, a reset fault or shutdown.
 async fn pump(
+    opened: Opened,
     client: &mut TcpStream,
     server: &mut TcpStream,
-    id: u64,
     ctx: &Context,
     faults: &mut watch::Receiver<FaultState>,
-    epoch: u64,
     cancel: &CancellationToken,
 ) -> End {
+    let Opened { id, at: now, epoch } = opened;
     let imp = &ctx.impairment;
-    let now = Instant::now();
     let up = Schedule::new(
         imp.up,
         imp.rto,

@@ -130,3 +130,36 @@ async fn loss_is_a_retransmission_stall() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn connection_setup_costs_one_round_trip() {
+    within(20, async {
+        let echo = echo_upstream().await;
+        let rtt = Duration::from_millis(60);
+        let mut imp = both(|l| l.latency = rtt / 2);
+        let proxy = common::proxy(echo, imp, 1).await;
+        // Connect and one exchange: handshake RTT + request/response RTT.
+        let start = std::time::Instant::now();
+        let mut stream = connect(proxy.local_addr()).await;
+        echo_rtt(&mut stream, 8).await;
+        let first = start.elapsed();
+        eprintln!("connect + first exchange: {first:?}");
+        assert!(
+            first + Duration::from_millis(2) >= 2 * rtt
+                && first <= 2 * rtt + Duration::from_millis(5),
+            "{first:?}"
+        );
+        // Without the handshake charge, only the exchange's RTT.
+        imp.handshake = false;
+        let proxy = common::proxy(echo, imp, 1).await;
+        let start = std::time::Instant::now();
+        let mut stream = connect(proxy.local_addr()).await;
+        echo_rtt(&mut stream, 8).await;
+        let first = start.elapsed();
+        assert!(
+            first + Duration::from_millis(2) >= rtt && first <= rtt + Duration::from_millis(5),
+            "{first:?}"
+        );
+    })
+    .await;
+}
