@@ -3,6 +3,7 @@
 
 mod progress;
 mod provenance;
+mod proxy;
 mod run;
 mod scenarios;
 mod serve;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the reference push server (every strategy over one topic log).
     Serve(serve::ServeArgs),
+    /// Impair a TCP link: a proxy adding latency, jitter, bandwidth limits, loss and faults.
+    Proxy(proxy::ProxyArgs),
     /// Run a scenario: measure every strategy group, print a table, write results/.
     Run(run::RunArgs),
     /// List the scenario files of a folder with what each one teaches.
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::main(args),
+        Command::Proxy(args) => proxy::main(args),
         Command::Run(args) => run::main(args),
         Command::Scenarios(args) => scenarios::main(args),
     };
