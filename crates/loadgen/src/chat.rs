@@ -17,7 +17,7 @@ use crate::connect::{ClientError, HttpConn};
 use crate::recorder::ClientRecorder;
 use crate::registry::PubLog;
 use crate::scenario::{PublishVia, WsFormat};
-use crate::websocket::{OutMsg, WsOpts, open_path, session};
+use crate::websocket::{OutMsg, WsOpts, first_cursor, open_path, session};
 
 /// Chat options for one client.
 #[derive(Clone)]
@@ -113,15 +113,17 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: ChatO
     let mut last_seq = None;
     let mut first = true;
     while !ctx.done.is_cancelled() {
-        if !first {
+        if !first && last_seq.is_some() {
             ctx.count_reconnect();
         }
         first = false;
         let result = async {
+            if last_seq.is_none() {
+                last_seq = Some(first_cursor(&ctx, &mut rec).await?);
+            }
             let path = open_path(&ctx, last_seq, WsFormat::Text);
             ctx.count_request();
             let ws = ctx.target.websocket(&ctx.group.counters.wire, &path).await?;
-            rec.subscribed();
             backoff.reset();
             session(&ctx, &mut rec, ws, &ws_opts, &mut last_seq, Some(&mut rx)).await
         }

@@ -1,16 +1,16 @@
 //! The open-loop publisher: events on an absolute timeline (`start + offset(i)`,
 //! constant, poisson or burst, seeded), each stamped and padded to the payload
-//! size, round robin over the topics. A scheduler task hands due events to a pool
-//! of connections through a bounded queue, so one slow response never delays the
-//! schedule; how far each send fell behind its intended time is the publisher's lag.
+//! size, round robin over the topics. A scheduler task hands due events to lanes of
+//! pipelined connections through bounded queues, so one slow response never delays
+//! the schedule; how far each send fell behind its intended time is the publisher's lag.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use hdrhistogram::Histogram;
-use http::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use pushbench_protocol::record::latency_histogram;
 use pushbench_protocol::wire::{Stamp, encode_stamped_body};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Progress;
 use crate::clock::Clock;
-use crate::connect::{ClientError, HttpConn, Target, WireCounters};
+use crate::connect::{Target, WireCounters};
 use crate::registry::PubLog;
 use crate::scenario::{Pattern, PublisherConfig};
 
@@ -31,7 +31,7 @@ pub(crate) struct PublisherStats {
     pub(crate) published: AtomicU64,
     /// Failed publishes.
     pub(crate) errors: AtomicU64,
-    /// Events the scheduler could not queue (every connection busy, queue full).
+    /// Events the scheduler could not queue (a lane's queue full).
     pub(crate) dropped: AtomicU64,
 }
 
@@ -78,6 +78,7 @@ impl Iterator for Schedule {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
 struct Job {
     topic: usize,
     pseq: u64,
@@ -107,20 +108,26 @@ pub(crate) struct PublisherCtx {
 }
 
 /// Runs the publisher; returns its lag histogram (microseconds).
+///
+/// Topics are spread over `connections` lanes; each lane is one HTTP/1.1 connection
+/// on which requests are *pipelined*: a writer sends each event when it is due
+/// without waiting for earlier responses, and a reader matches responses to
+/// requests in order. So a slow response never delays the schedule, and events of
+/// one topic reach the server in publisher order. (Several connections per topic
+/// would race, and the server would append events out of publisher order: every
+/// subscriber would then see "reordered" events that no strategy caused.)
 pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
     let ctx = Arc::new(ctx);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Job>(65_536);
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let wire = Arc::new(WireCounters::default());
-    let mut workers = Vec::new();
-    for _ in 0..ctx.config.connections {
-        let ctx = ctx.clone();
-        let rx = rx.clone();
-        let wire = wire.clone();
-        workers.push(tokio::spawn(async move { worker(ctx, rx, wire).await }));
-    }
-    let mut topic_seq = vec![0u64; ctx.logs.len()];
     let topics = ctx.logs.len();
+    let lanes = (ctx.config.connections as usize).min(topics).max(1);
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..lanes {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(65_536);
+        senders.push(tx);
+        let ctx = ctx.clone();
+        workers.push(tokio::spawn(lane(ctx, rx)));
+    }
     for (i, offset) in Schedule::new(ctx.config.pattern, ctx.config.rate, ctx.seed).enumerate() {
         let intended = ctx.start_ns + offset;
         if intended >= ctx.end_ns {
@@ -132,12 +139,11 @@ pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
         }
         let topic = i % topics;
         let pseq = ctx.logs[topic].schedule(intended);
-        topic_seq[topic] = pseq;
-        if tx.try_send(Job { topic, pseq, intended_ns: intended }).is_err() {
+        if senders[topic % lanes].try_send(Job { topic, pseq, intended_ns: intended }).is_err() {
             ctx.stats.dropped.fetch_add(1, Relaxed);
         }
     }
-    drop(tx);
+    drop(senders);
     let mut lag = latency_histogram();
     for w in workers {
         if let Ok(h) = w.await {
@@ -147,68 +153,207 @@ pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
     lag
 }
 
-async fn worker(
-    ctx: Arc<PublisherCtx>,
-    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Job>>>,
-    wire: Arc<WireCounters>,
-) -> Histogram<u64> {
+fn count_error(ctx: &PublisherCtx, n: u64) {
+    ctx.stats.errors.fetch_add(n, Relaxed);
+    ctx.progress.errors.fetch_add(n, Relaxed);
+}
+
+/// One lane: a pipelined connection, reopened when it fails. Events in flight on a
+/// failed connection are counted as publish errors (never acknowledged, so no
+/// client expects them).
+async fn lane(ctx: Arc<PublisherCtx>, mut rx: tokio::sync::mpsc::Receiver<Job>) -> Histogram<u64> {
     let mut lag = latency_histogram();
-    let mut conn: Option<HttpConn> = None;
-    loop {
-        let job = tokio::select! {
-            j = async { rx.lock().await.recv().await } => j,
-            _ = ctx.kill.cancelled() => None,
-        };
-        let Some(job) = job else { break };
-        let sent = ctx.clock.now_ns();
-        let stamp = Stamp {
-            publisher: 0,
-            topic: job.topic as u32,
-            seq: job.pseq,
-            intended_ns: job.intended_ns,
-            sent_ns: sent,
-        };
-        let body = Bytes::from(encode_stamped_body(&stamp, ctx.config.payload_bytes));
-        let _ = lag.record((sent.saturating_sub(job.intended_ns) / 1000).clamp(1, 3_600_000_000));
-        let result = tokio::select! {
-            r = async {
-                let mut c = match conn.take() {
-                    Some(c) if c.is_usable() => c,
-                    _ => ctx.target.http(&wire).await?,
-                };
-                let r = c
-                    .request(Method::POST, &ctx.paths[job.topic], &[], Some(body), Duration::from_secs(10))
-                    .await?;
-                Ok::<_, ClientError>((c, r.status))
-            } => r,
-            _ = ctx.kill.cancelled() => break,
-        };
-        match result {
-            Ok((c, status)) if (200..300).contains(&status) => {
-                conn = Some(c);
-                ctx.logs[job.topic].ack(job.pseq);
-                ctx.stats.published.fetch_add(1, Relaxed);
-                ctx.progress.published.fetch_add(1, Relaxed);
-                if job.intended_ns >= ctx.window_start_ns && job.intended_ns < ctx.end_ns {
-                    ctx.stats.published_in_window.fetch_add(1, Relaxed);
-                }
-            }
-            Ok((c, status)) => {
-                conn = Some(c);
-                tracing::debug!(status, "publish refused");
-                ctx.stats.errors.fetch_add(1, Relaxed);
-                ctx.progress.errors.fetch_add(1, Relaxed);
-            }
+    let wire = Arc::new(WireCounters::default());
+    let mut pending: Option<Job> = None;
+    'connection: loop {
+        let stream = match ctx.target.connect(&wire).await {
+            Ok(s) => s,
             Err(e) => {
-                tracing::debug!(error = %e, "publish failed");
-                ctx.stats.errors.fetch_add(1, Relaxed);
-                ctx.progress.errors.fetch_add(1, Relaxed);
-                // Do not hammer a server that refuses connections.
+                tracing::debug!(error = %e, "publisher connect failed");
+                // Events due while the server is unreachable fail; keep the schedule.
+                let job = match pending.take() {
+                    Some(j) => Some(j),
+                    None => tokio::select! { j = rx.recv() => j, _ = ctx.kill.cancelled() => None },
+                };
+                let Some(_) = job else { break };
+                count_error(&ctx, 1);
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (read_half, mut write_half) = tokio::io::split(stream);
+        let (inflight_tx, inflight_rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let reader = tokio::spawn(read_responses(ctx.clone(), read_half, inflight_rx));
+        loop {
+            let job = match pending.take() {
+                Some(j) => Some(j),
+                None => tokio::select! {
+                    j = rx.recv() => j,
+                    _ = ctx.kill.cancelled() => None,
+                },
+            };
+            let Some(job) = job else {
+                // Schedule over: wait for the last responses (bounded by kill).
+                drop(inflight_tx);
+                tokio::select! {
+                    _ = reader => {}
+                    _ = ctx.kill.cancelled() => {}
+                }
+                break 'connection;
+            };
+            if reader.is_finished() {
+                // The connection closed under us: this job goes on a new one.
+                pending = Some(job);
+                continue 'connection;
+            }
+            let sent = ctx.clock.now_ns();
+            let stamp = Stamp {
+                publisher: 0,
+                topic: job.topic as u32,
+                seq: job.pseq,
+                intended_ns: job.intended_ns,
+                sent_ns: sent,
+            };
+            let body = encode_stamped_body(&stamp, ctx.config.payload_bytes);
+            let mut req = format!(
+                "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                ctx.paths[job.topic],
+                ctx.target.authority,
+                body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(&body);
+            let _ = lag.record((sent.saturating_sub(job.intended_ns) / 1000).clamp(1, 3_600_000_000));
+            if inflight_tx.send(job).is_err() {
+                pending = Some(job);
+                continue 'connection;
+            }
+            let write = tokio::select! {
+                w = write_half.write_all(&req) => w,
+                _ = ctx.kill.cancelled() => break 'connection,
+            };
+            if let Err(e) = write {
+                tracing::debug!(error = %e, "publish write failed");
+                drop(inflight_tx);
+                let _ = reader.await;
+                continue 'connection;
             }
         }
     }
     lag
+}
+
+/// Reads pipelined responses in order and acknowledges the matching events.
+async fn read_responses(
+    ctx: Arc<PublisherCtx>,
+    mut read: impl tokio::io::AsyncRead + Unpin,
+    mut inflight: tokio::sync::mpsc::UnboundedReceiver<Job>,
+) {
+    let mut buf = BytesMut::with_capacity(8192);
+    loop {
+        let Some(job) = inflight.recv().await else { return };
+        match read_response(&mut read, &mut buf).await {
+            Ok((status, close)) => {
+                if (200..300).contains(&status) {
+                    ctx.logs[job.topic].ack(job.pseq);
+                    ctx.stats.published.fetch_add(1, Relaxed);
+                    ctx.progress.published.fetch_add(1, Relaxed);
+                    if job.intended_ns >= ctx.window_start_ns && job.intended_ns < ctx.end_ns {
+                        ctx.stats.published_in_window.fetch_add(1, Relaxed);
+                    }
+                } else {
+                    tracing::debug!(status, "publish refused");
+                    count_error(&ctx, 1);
+                }
+                if close {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "publish response unreadable");
+                count_error(&ctx, 1);
+                break;
+            }
+        }
+    }
+    // Whatever is still in flight on a dead connection failed.
+    inflight.close();
+    let mut lost = 0;
+    while inflight.try_recv().is_ok() {
+        lost += 1;
+    }
+    if lost > 0 {
+        count_error(&ctx, lost);
+    }
+}
+
+/// Reads one HTTP/1.1 response (content-length or chunked body); returns the status
+/// and whether the server will close the connection.
+async fn read_response(
+    read: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut BytesMut,
+) -> std::io::Result<(u16, bool)> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(bad("response head too large"));
+        }
+        if read.read_buf(buf).await? == 0 {
+            return Err(bad("connection closed"));
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status code"))?;
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
+    };
+    let close = header("connection").is_some_and(|v| v.contains("close"));
+    let _ = buf.split_to(head_end);
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let line_end = loop {
+                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                if read.read_buf(buf).await? == 0 {
+                    return Err(bad("connection closed in a chunk"));
+                }
+            };
+            let size_text = String::from_utf8_lossy(&buf[..line_end]).to_string();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| bad("bad chunk size"))?;
+            let need = line_end + 2 + size + 2;
+            while buf.len() < need {
+                if read.read_buf(buf).await? == 0 {
+                    return Err(bad("connection closed in a chunk"));
+                }
+            }
+            let _ = buf.split_to(need);
+            if size == 0 {
+                return Ok((status, close));
+            }
+        }
+    }
+    let length: usize = match header("content-length") {
+        Some(v) => v.parse().map_err(|_| bad("bad content-length"))?,
+        None if status == 204 || status == 304 => 0,
+        None => 0,
+    };
+    while buf.len() < length {
+        if read.read_buf(buf).await? == 0 {
+            return Err(bad("connection closed in a body"));
+        }
+    }
+    let _ = buf.split_to(length);
+    Ok((status, close))
 }
 
 #[cfg(test)]

@@ -297,6 +297,7 @@ pub async fn run(
     for (gi, (g, cfg)) in groups.iter().zip(scenario.groups()).enumerate() {
         let base = baselines.get(gi).copied().unwrap_or_default();
         let c = end_counters[gi].since(&base);
+        let whole = end_counters[gi];
         let (total, total_u) = {
             let h = g.hists.lock().expect("histogram lock never poisoned");
             (h.total.clone(), h.total_uncorrected.clone())
@@ -314,10 +315,12 @@ pub async fn run(
             requests: c.requests,
             empty_responses: c.empty,
             not_modified: c.not_modified,
-            connections_opened: c.connections_opened,
-            reconnects: c.reconnects,
-            errors: c.error_total(),
-            errors_by_kind: c.errors_by_kind(),
+            // Connections and errors count the whole run: a stream opened during
+            // warm-up still serves the window, and an error is worth knowing anyway.
+            connections_opened: whole.connections_opened,
+            reconnects: whole.reconnects,
+            errors: whole.error_total(),
+            errors_by_kind: whole.errors_by_kind(),
             uploads: c.uploads,
             ..GroupSummary::default()
         };

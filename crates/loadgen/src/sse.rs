@@ -9,7 +9,7 @@ use http::Method;
 use http_body_util::BodyExt;
 use pushbench_protocol::wire::{GapNotice, SseItem, SseParser};
 
-use crate::client::ClientCtx;
+use crate::client::{ClientCtx, bootstrap_cursor};
 use crate::connect::ClientError;
 use crate::recorder::ClientRecorder;
 use crate::scenario::CursorStyle;
@@ -19,12 +19,13 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, resume: boo
     let mut backoff = ClientCtx::backoff();
     let mut last_id: Option<String> = None;
     let mut first = true;
+    let mut connected_once = false;
     while !ctx.done.is_cancelled() {
-        if !first {
+        if !first && connected_once {
             ctx.count_reconnect();
         }
         first = false;
-        let result = stream_once(&ctx, &mut rec, resume, read_timeout, &mut last_id, &mut backoff).await;
+        let result = stream_once(&ctx, &mut rec, resume, read_timeout, &mut last_id, &mut connected_once, &mut backoff).await;
         rec.flush();
         match result {
             Ok(()) if ctx.done.is_cancelled() => break,
@@ -50,11 +51,19 @@ async fn stream_once(
     resume: bool,
     read_timeout: Duration,
     last_id: &mut Option<String>,
+    connected_once: &mut bool,
     backoff: &mut crate::backoff::Backoff,
 ) -> Result<(), ClientError> {
     let mut conn = ctx.ensure_http(None).await?;
     let ep = &ctx.endpoints.sse;
-    let cursor = if resume {
+    // The first stream starts from an explicit cursor (the log's end, read from
+    // `latest`), so "subscribed" has an exact moment: a server that picks the end
+    // of its log itself does so some time after the client sees the response head.
+    let cursor = if !*connected_once {
+        let c = bootstrap_cursor(ctx, &mut conn).await?;
+        rec.subscribed();
+        Some(c)
+    } else if resume {
         last_id.as_deref().and_then(|s| s.parse::<u64>().ok())
     } else {
         None
@@ -63,10 +72,8 @@ async fn stream_once(
     let path = match ep.cursor {
         CursorStyle::Query => ctx.path(&ep.url, cursor, &[]),
         _ => {
-            if resume {
-                if let Some(id) = last_id.as_ref() {
-                    headers.push(("last-event-id", id.clone()));
-                }
+            if let Some(c) = cursor {
+                headers.push(("last-event-id", c.to_string()));
             }
             ctx.path(&ep.url, None, &[])
         }
@@ -78,7 +85,7 @@ async fn stream_once(
     if resp.status() != 200 {
         return Err(ClientError::Status(resp.status().as_u16()));
     }
-    rec.subscribed();
+    *connected_once = true;
     backoff.reset();
     let mut body = resp.into_body();
     let mut parser = SseParser::new(4 << 20);

@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use pushbench_protocol::wire::{ServerMessage, decode_binary, decode_text};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::ClientCtx;
+use crate::client::{ClientCtx, bootstrap_cursor};
 use crate::connect::{ClientError, WsStream};
 use crate::recorder::ClientRecorder;
 use crate::scenario::WsFormat;
@@ -29,17 +29,24 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpt
     let mut backoff = ClientCtx::backoff();
     let mut last_seq: Option<u64> = None;
     let mut first = true;
+    let mut connected_once = false;
     while !ctx.done.is_cancelled() {
-        if !first {
+        if !first && connected_once {
             ctx.count_reconnect();
         }
         first = false;
-        let cursor = if opts.resume { last_seq } else { None };
         let result = async {
+            let cursor = if last_seq.is_none() && !connected_once {
+                Some(first_cursor(&ctx, &mut rec).await?)
+            } else if opts.resume {
+                last_seq
+            } else {
+                None
+            };
             let path = open_path(&ctx, cursor, opts.format);
             ctx.count_request();
             let ws = ctx.target.websocket(&ctx.group.counters.wire, &path).await?;
-            rec.subscribed();
+            connected_once = true;
             backoff.reset();
             session(&ctx, &mut rec, ws, &opts, &mut last_seq, None).await
         }
@@ -54,6 +61,16 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpt
         }
     }
     rec
+}
+
+/// The cursor of the first connection: the log's end, read from `latest` on a
+/// short HTTP connection. A server that picks the end of its log itself does so
+/// after the handshake, so "subscribed" would have no exact moment.
+pub(crate) async fn first_cursor(ctx: &ClientCtx, rec: &mut ClientRecorder) -> Result<u64, ClientError> {
+    let mut conn = ctx.ensure_http(None).await?;
+    let c = bootstrap_cursor(ctx, &mut conn).await?;
+    rec.subscribed();
+    Ok(c)
 }
 
 /// Path of the WebSocket endpoint for a cursor and format.

@@ -1,0 +1,108 @@
+//! End-to-end: the smoke scenario against the real server on 127.0.0.1:0.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushbench_loadgen::{Progress, RunOptions, Scenario, run};
+use pushbench_protocol::record::{GroupSummary, RunRecord};
+use tokio_util::sync::CancellationToken;
+
+fn scenario_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name)
+}
+
+async fn start_server() -> (String, CancellationToken) {
+    let server = pushbench_server::Server::new(pushbench_server::Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("bound");
+    let token = CancellationToken::new();
+    tokio::spawn(server.clone().run(listener, token.clone()));
+    (format!("http://{addr}"), token)
+}
+
+async fn run_scenario(s: &Scenario) -> RunRecord {
+    let (url, token) = start_server().await;
+    let progress = Arc::new(Progress::default());
+    let record = run(s, RunOptions { base_url: url, embedded: true }, progress.clone(), CancellationToken::new())
+        .await
+        .expect("run succeeds");
+    token.cancel();
+    let snap = progress.snapshot();
+    assert!(snap.published > 0, "progress saw publishes: {snap:?}");
+    record
+}
+
+fn group<'a>(r: &'a RunRecord, name: &str) -> &'a GroupSummary {
+    r.summary.groups.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("group {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_scenario_measures_every_strategy() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let s = Scenario::from_file(&scenario_path("smoke.toml"), &[]).expect("smoke.toml is valid");
+        let r = run_scenario(&s).await;
+        let summary = &r.summary;
+        eprintln!("{}", serde_json::to_string_pretty(summary).expect("serializes"));
+        assert!(!summary.partial);
+        assert!(summary.publisher.published >= 25, "published {}", summary.publisher.published);
+        assert_eq!(summary.publisher.publish_errors, 0);
+
+        // Loss-free strategies: every expected event, once, in order.
+        for name in ["sse", "websocket", "websocket-binary", "long-poll", "poll", "chat"] {
+            let g = group(&r, name);
+            assert!(g.expected > 0, "{name}: expected {}", g.expected);
+            assert_eq!((g.lost, g.duplicates, g.reordered), (0, 0, 0), "{name}: {g:?}");
+            assert_eq!(g.delivered, g.expected, "{name}");
+            assert_eq!(g.coherence, 1.0, "{name}");
+            assert!(g.latency_us.count > 0 && g.latency_us.p50 > 0, "{name}");
+            assert_eq!(g.errors, 0, "{name}: {:?}", g.errors_by_kind);
+        }
+        // State polling slower than the publisher sees only some events.
+        let latest = group(&r, "poll-latest");
+        assert!(latest.coherence < 1.0 && latest.delivered > 0, "{latest:?}");
+        assert!(latest.not_modified > 0 || latest.empty_responses > 0, "{latest:?}");
+        // Beacons upload.
+        let beacon = group(&r, "beacon");
+        assert!(beacon.uploads > 0 && beacon.bytes_up > 0, "{beacon:?}");
+        // Bytes per event: polling > long polling > SSE > WebSocket.
+        let bpe = |n: &str| group(&r, n).wire_bytes_per_event;
+        assert!(bpe("poll") > bpe("long-poll"), "poll {} long-poll {}", bpe("poll"), bpe("long-poll"));
+        assert!(bpe("long-poll") > bpe("sse"), "long-poll {} sse {}", bpe("long-poll"), bpe("sse"));
+        assert!(bpe("sse") > bpe("websocket-binary"), "sse {} websocket-binary {}", bpe("sse"), bpe("websocket-binary"));
+
+        // Records for the report.
+        assert!(!r.timeseries.is_empty());
+        assert!(r.intervals.iter().any(|i| i.tag == "sse" && !i.histogram.is_empty()));
+        assert!(r.intervals.iter().any(|i| i.tag == "sse.uncorrected"));
+        assert!(r.histograms.contains_key("websocket"));
+        assert!(r.scenario_toml.contains("name = \"smoke\""));
+        assert!(!r.meta.version.is_empty() && r.meta.cores >= 1);
+    })
+    .await
+    .expect("smoke run finishes within 30s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_publisher_naive_long_poll_loses_cursor_strategies_do_not() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let s = Scenario::from_file(
+            &scenario_path("smoke.toml"),
+            &["publisher.rate=200".into(), "duration=\"2s\"".into()],
+        )
+        .expect("smoke.toml with overrides is valid");
+        let r = run_scenario(&s).await;
+        let naive = group(&r, "long-poll-naive");
+        assert!(naive.expected > 0 && naive.lost > 0, "naive long poll under 200 ev/s: {naive:?}");
+        assert!(naive.coherence < 1.0);
+        for name in ["sse", "websocket", "websocket-binary", "long-poll", "poll"] {
+            let g = group(&r, name);
+            assert!(g.expected > 0, "{name}");
+            assert_eq!((g.lost, g.duplicates, g.reordered), (0, 0, 0), "{name}: {g:?}");
+        }
+        let latest = group(&r, "poll-latest");
+        assert!(latest.coherence < 0.5, "{latest:?}");
+    })
+    .await
+    .expect("run finishes within 30s");
+}
