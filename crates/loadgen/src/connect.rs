@@ -337,3 +337,68 @@ impl Target {
         Ok(ws)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A tiny raw server records exactly what it received and sends a fixed
+    /// response; the metered byte counts must equal those byte strings' lengths.
+    #[tokio::test]
+    async fn metered_bytes_equal_bytes_on_the_wire() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n{\"events\":[{\"seq\":1,\"data\":1}],\"next\":1}";
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let server = tokio::spawn(async move {
+                let (mut sock, _) = listener.accept().await.expect("accept");
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = sock.read(&mut buf).await.expect("read");
+                    assert!(n > 0, "client closed early");
+                    got.extend_from_slice(&buf[..n]);
+                }
+                sock.write_all(RESPONSE).await.expect("write");
+                // Keep the socket open until the client is done reading.
+                let _ = sock.read(&mut buf).await;
+                got
+            });
+            let target = Target::parse(&format!("http://{addr}")).expect("valid base URL");
+            let counters = Arc::new(WireCounters::default());
+            let mut conn = target.http(&counters).await.expect("connect");
+            let r = conn
+                .request(
+                    http::Method::GET,
+                    "/topics/t/events?since=0&limit=10",
+                    &[("if-none-match", "\"abc\"".into())],
+                    None,
+                    Duration::from_secs(5),
+                )
+                .await
+                .expect("request");
+            assert_eq!(r.status, 200);
+            assert_eq!(&r.body[..], &RESPONSE[RESPONSE.len() - 40..]);
+            drop(conn);
+            let got = server.await.expect("server task");
+            let (up, down) = (counters.bytes_up.load(Relaxed), counters.bytes_down.load(Relaxed));
+            assert_eq!(up, got.len() as u64, "bytes up = the request as the server read it: {:?}", String::from_utf8_lossy(&got));
+            assert_eq!(down, RESPONSE.len() as u64, "bytes down = the fixed response");
+            assert_eq!(counters.opened.load(Relaxed), 1);
+            assert_eq!(counters.open.load(Relaxed), 0, "closed after drop");
+        })
+        .await
+        .expect("metering test finishes within 10s");
+    }
+
+    #[test]
+    fn base_urls() {
+        let t = Target::parse("http://127.0.0.1:8080/prefix/").expect("valid");
+        assert_eq!(t.authority, "127.0.0.1:8080");
+        assert_eq!(t.prefix, "/prefix");
+        assert_eq!(Target::parse("http://localhost").expect("valid").authority, "localhost:80");
+        assert!(Target::parse("https://x").is_none());
+        assert!(Target::parse("http://").is_none());
+    }
+}

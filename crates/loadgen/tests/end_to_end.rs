@@ -106,3 +106,22 @@ async fn fast_publisher_naive_long_poll_loses_cursor_strategies_do_not() {
     .await
     .expect("run finishes within 30s");
 }
+
+#[test]
+fn every_shipped_scenario_is_valid_and_described() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Scenario::from_file(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.description().len() > 40, "{} needs a description", path.display());
+            let again = Scenario::from_toml_str(&s.to_resolved_toml(), "resolved", &[]).expect("resolved TOML parses");
+            assert_eq!(again.to_resolved_toml(), s.to_resolved_toml());
+            names.push(s.name().to_string());
+        }
+    }
+    for want in ["smoke", "quickstart", "ticker", "chat", "fanout"] {
+        assert!(names.iter().any(|n| n == want), "scenarios/{want}.toml is missing");
+    }
+}
