@@ -6,7 +6,8 @@
 //! bounded in bytes by a semaphore (`queue_bytes` permits): when it is full the
 //! reader stops reading, so the sender's TCP window closes, which is the
 //! backpressure a real bottleneck exerts. Memory per connection is therefore at
-//! most two queues plus two 16 KiB read buffers and two 64 KiB write batches.
+//! most two queues (`queue_bytes` each) plus a transient 16 KiB read buffer and a
+//! 64 KiB write batch per direction; an idle connection holds neither buffer.
 //!
 //! Borrowed halves (`TcpStream::split`), not owned ones: dropping an owned write
 //! half sends a FIN, which would precede the RST of a reset, and a reset must look
@@ -16,8 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -302,7 +303,7 @@ async fn pump(
 
 /// Reads one side, stamps each segment with its release time and queues it.
 async fn read_side(
-    mut src: ReadHalf<'_>,
+    src: ReadHalf<'_>,
     tx: mpsc::UnboundedSender<Item>,
     budget: &Semaphore,
     mut schedule: Schedule,
@@ -310,7 +311,6 @@ async fn read_side(
     stats: &DirectionStats,
     side: Side,
 ) -> Result<(), Side> {
-    let mut buf = vec![0u8; READ_CHUNK];
     loop {
         // Reserve room for a full read first: a full queue stops the reading.
         budget
@@ -318,8 +318,21 @@ async fn read_side(
             .await
             .expect("the queue budget semaphore is never closed")
             .forget();
-        let n = match src.read(&mut buf).await {
-            Ok(n) => n,
+        // The buffer exists only between readiness and the read, so an idle
+        // connection holds no read buffer at all.
+        let read = match src.readable().await {
+            Ok(()) => {
+                let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                src.try_read_buf(&mut buf).map(|n| (n, buf))
+            }
+            Err(err) => Err(err),
+        };
+        let (n, buf) = match read {
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                budget.add_permits(READ_CHUNK);
+                continue; // spurious readiness
+            }
             Err(err) => {
                 debug!(?side, %err, "read failed");
                 return Err(side);
@@ -333,7 +346,13 @@ async fn read_side(
             return Ok(());
         }
         add(&stats.bytes_read, n);
-        let mut bytes = Bytes::copy_from_slice(&buf[..n]);
+        // A small read is copied out so that it does not pin a 16 KiB allocation
+        // for as long as it is delayed.
+        let mut bytes = if n < READ_CHUNK / 4 {
+            Bytes::copy_from_slice(&buf)
+        } else {
+            buf.freeze()
+        };
         let size = segment_bytes.unwrap_or(n);
         while !bytes.is_empty() {
             let segment = bytes.split_to(size.min(bytes.len()));
@@ -369,7 +388,6 @@ async fn write_side(
     stats: &DirectionStats,
     side: Side,
 ) -> Result<(), Side> {
-    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     let mut next: Option<Item> = None;
     loop {
         let item = match next.take() {
@@ -403,12 +421,22 @@ async fn write_side(
                 };
             }
             Item::Data { bytes, .. } => {
-                batch.extend_from_slice(&bytes);
+                // Segments already due go out in one write; the batch buffer is
+                // allocated only when there is more than one.
+                let mut batch: Option<Vec<u8>> = None;
                 let now = Instant::now();
-                while batch.len() < WRITE_BATCH {
+                let mut len = bytes.len();
+                while len < WRITE_BATCH {
                     match rx.try_recv() {
-                        Ok(Item::Data { at, bytes }) if at <= now => {
-                            batch.extend_from_slice(&bytes)
+                        Ok(Item::Data { at, bytes: more }) if at <= now => {
+                            let batch = batch.get_or_insert_with(|| {
+                                let mut v =
+                                    Vec::with_capacity(WRITE_BATCH.min(4 * len.max(more.len())));
+                                v.extend_from_slice(&bytes);
+                                v
+                            });
+                            batch.extend_from_slice(&more);
+                            len = batch.len();
                         }
                         Ok(other) => {
                             next = Some(other);
@@ -417,13 +445,13 @@ async fn write_side(
                         Err(_) => break,
                     }
                 }
-                if let Err(err) = dst.write_all(&batch).await {
+                let out: &[u8] = batch.as_deref().unwrap_or(&bytes);
+                if let Err(err) = dst.write_all(out).await {
                     debug!(?side, %err, "write failed");
                     return Err(side);
                 }
-                add(&stats.bytes_written, batch.len());
-                budget.add_permits(batch.len());
-                batch.clear();
+                add(&stats.bytes_written, out.len());
+                budget.add_permits(out.len());
             }
         }
     }

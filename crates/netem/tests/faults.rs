@@ -282,8 +282,11 @@ async fn fins_are_delayed_like_data_and_half_close_works() {
         let mut back = Vec::new();
         within(5, client.read_to_end(&mut back)).await.unwrap();
         assert_eq!(back, b"ok");
-        let c = proxy.counters();
-        assert_eq!((c.up.fins, c.down.fins), (1, 1));
+        eventually(|| {
+            let c = proxy.counters();
+            ((c.up.fins, c.down.fins) == (1, 1)).then_some(())
+        })
+        .await;
     })
     .await;
 }

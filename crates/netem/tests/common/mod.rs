@@ -85,3 +85,15 @@ pub fn both(mut f: impl FnMut(&mut pushbench_netem::LinkConfig)) -> Impairment {
     f(&mut i.down);
     i
 }
+
+/// Polls `check` every 5 ms for up to 2 s until it gives a value; panics otherwise.
+/// For counters, which the proxy's tasks bump just after the bytes moved.
+pub async fn eventually<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(value) = check() {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached within 2 s");
+}
