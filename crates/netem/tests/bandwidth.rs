@@ -127,3 +127,39 @@ async fn shared_bandwidth_is_split_between_connections() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_slow_link_holds_at_most_queue_bytes_per_direction() {
+    within(20, async {
+        let mut imp = Impairment::none();
+        imp.down.bandwidth = Some("200kbit".parse().unwrap());
+        imp.queue_bytes = 32 * 1024;
+        let upstream = upstream().await;
+        let proxy = proxy(upstream.local_addr().unwrap(), imp, 1).await;
+        let mut client = connect(proxy.local_addr()).await;
+        let (mut server, _) = upstream.accept().await.unwrap();
+        // The server pushes far more than the link carries in the test's time.
+        let writer = tokio::spawn(async move {
+            let _ = server.write_all(&vec![5u8; 4 << 20]).await;
+        });
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
+        });
+        let mut most_held = 0;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            let c = proxy.counters().down;
+            most_held = most_held.max(c.bytes_read - c.bytes_written);
+        }
+        eprintln!("most bytes held by the proxy: {most_held}");
+        assert!(most_held <= imp.queue_bytes as u64, "held {most_held} B");
+        assert!(
+            most_held >= imp.queue_bytes as u64 / 2,
+            "the queue never filled: {most_held} B"
+        );
+        writer.abort();
+        reader.abort();
+    })
+    .await;
+}
