@@ -64,7 +64,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "satellite",
         description: "geostationary satellite: ~600 ms round trip, 25 Mbit/s down, 3 Mbit/s up",
-        source: "RFC 2488 sec. 2 (GEO propagation ~279 ms one way over ground-satellite-ground, RTT ~558 ms) plus ground segment, rounded to 300 ms one way as ITU-T G.114 Annex notes for GEO hops; rates: a 25/3 Mbit/s consumer GEO plan (HughesNet Gen5) as measured in the FCC Measuring Broadband America reports",
+        source: "RFC 2488 sec. 2 (GEO propagation 239.6-279 ms one way ground-satellite-ground, RTT up to ~558 ms) plus ground segment, rounded to 300 ms one way (twice ITU-T G.114's 150 ms planning limit for interactive use); rates: a 25/3 Mbit/s consumer GEO plan (HughesNet Gen5), the kind measured in the FCC Measuring Broadband America reports",
         impairment: asymmetric(
             link(300_000, 0, 3_000_000, 0.0),
             link(300_000, 0, 25_000_000, 0.0),
