@@ -125,3 +125,34 @@ fn every_shipped_scenario_is_valid_and_described() {
         assert!(names.iter().any(|n| n == want), "scenarios/{want}.toml is missing");
     }
 }
+
+/// The quickstart at full size: not part of the suite (it takes half a minute and
+/// the whole machine); run with `cargo test -p pushbench-loadgen --release -- --ignored`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn quickstart_full_size() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let secs = std::env::var("QUICKSTART_SECS").unwrap_or_else(|_| "20".into());
+        let s = Scenario::from_file(&scenario_path("quickstart.toml"), &[format!("duration=\"{secs}s\"")])
+            .expect("quickstart.toml is valid");
+        let r = run_scenario(&s).await;
+        for g in &r.summary.groups {
+            eprintln!(
+                "{:16} exp {:6} del {:6} lost {:5} dup {:4} reord {:4} coh {:.3} p50 {:6} p99 {:7} B/ev {:7.1} req {:6} err {:?} conns {}",
+                g.name, g.expected, g.delivered, g.lost, g.duplicates, g.reordered, g.coherence,
+                g.latency_us.p50, g.latency_us.p99, g.wire_bytes_per_event, g.requests, g.errors_by_kind, g.connections_opened
+            );
+        }
+        eprintln!("publisher {:?}\nloadgen {:?}\nwarnings {:?}", r.summary.publisher, r.summary.loadgen, r.summary.warnings);
+        for name in ["sse", "websocket", "long-poll", "poll", "chat"] {
+            let g = group(&r, name);
+            assert_eq!((g.lost, g.duplicates, g.reordered), (0, 0, 0), "{name}: {g:?}");
+        }
+        assert!(group(&r, "poll-latest").coherence < 1.0);
+        assert!(group(&r, "long-poll-naive").lost > 0);
+        let bpe = |n: &str| group(&r, n).wire_bytes_per_event;
+        assert!(bpe("poll") > bpe("long-poll") && bpe("long-poll") > bpe("sse") && bpe("sse") > bpe("websocket"));
+    })
+    .await
+    .expect("quickstart finishes");
+}
