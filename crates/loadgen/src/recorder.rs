@@ -298,10 +298,18 @@ impl ClientRecorder {
         self.group.add(&self.group.counters.payload_bytes_down, data.len() as u64);
         let stamp = match Stamp::decode(data) {
             Ok(s) => s,
-            Err(_) => {
-                self.group.error_kind("not_stamped");
-                return false;
-            }
+            // A server that wraps bodies in pushbench's own envelope where we expected
+            // the bare body (or the other way round).
+            Err(_) => match serde_json::from_slice::<pushbench_protocol::wire::EventRef<'_>>(data)
+                .ok()
+                .and_then(|e| Stamp::decode(e.data.get().as_bytes()).ok())
+            {
+                Some(s) => s,
+                None => {
+                    self.group.error_kind("not_stamped");
+                    return false;
+                }
+            },
         };
         self.deliver_stamp(&stamp, now_ns);
         true

@@ -88,7 +88,7 @@ async fn fast_publisher_naive_long_poll_loses_cursor_strategies_do_not() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let s = Scenario::from_file(
             &scenario_path("smoke.toml"),
-            &["publisher.rate=200".into(), "duration=\"2s\"".into()],
+            &["publisher.rate=200".into(), "publisher.pattern=poisson".into(), "duration=\"2s\"".into()],
         )
         .expect("smoke.toml with overrides is valid");
         let r = run_scenario(&s).await;
@@ -155,4 +155,112 @@ async fn quickstart_full_size() {
     })
     .await
     .expect("quickstart finishes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_returns_partial_results() {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let s = Scenario::from_file(&scenario_path("smoke.toml"), &["duration=\"30s\"".into()]).expect("valid");
+        let (url, token) = start_server().await;
+        let stop = CancellationToken::new();
+        let progress = Arc::new(Progress::default());
+        let stopper = {
+            let stop = stop.clone();
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                // Stop once the measured window has begun.
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let p = progress.snapshot();
+                    if !p.warming_up && p.elapsed_ms > 1500 {
+                        break;
+                    }
+                }
+                stop.cancel();
+            })
+        };
+        let started = std::time::Instant::now();
+        let r = run(&s, RunOptions { base_url: url, embedded: true }, progress.clone(), stop).await.expect("run");
+        stopper.await.expect("stopper");
+        token.cancel();
+        assert!(started.elapsed() < Duration::from_secs(10), "stopped long before the 30 s window");
+        assert!(r.summary.partial);
+        assert!(r.summary.partial_reason.is_some());
+        assert!(r.summary.duration_s < 5.0, "{}", r.summary.duration_s);
+        let sse = group(&r, "sse");
+        assert!(sse.delivered > 0 && sse.duplicates == 0 && sse.reordered == 0, "{sse:?}");
+        assert!(progress.snapshot().open_connections == 0 || r.summary.partial);
+    })
+    .await
+    .expect("stopped run returns within 20s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_templates_and_cursor_styles() {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let (url, token) = start_server().await;
+        let text = format!(
+            r#"
+name = "target"
+description = "the built-in server described as if it were someone else's"
+duration = "2s"
+warmup = "300ms"
+grace = "1s"
+[publisher]
+rate = 20
+[[group]]
+name = "sse"
+strategy = "sse"
+clients = 2
+[[group]]
+name = "websocket"
+strategy = "websocket"
+clients = 2
+[[group]]
+name = "long-poll"
+strategy = "long-poll"
+clients = 2
+wait = "5s"
+[target]
+base_url = "{url}"
+[target.sse]
+url = "/topics/{{topic}}/sse?since={{cursor}}"
+cursor = "query"
+[target.websocket]
+url = "/topics/{{topic}}/ws?format={{format}}&since={{cursor}}"
+[target.long_poll]
+url = "/topics/{{topic}}/events?wait={{wait}}&since={{cursor}}"
+"#
+        );
+        let s = Scenario::from_toml_str(&text, "target.toml", &[]).expect("valid target scenario");
+        assert_eq!(s.target(), Some(url.as_str()));
+        assert!(s.to_resolved_toml().contains("cursor = \"query\""));
+        let r = run(&s, RunOptions { base_url: url, embedded: false }, Arc::new(Progress::default()), CancellationToken::new())
+            .await
+            .expect("run");
+        token.cancel();
+        for name in ["sse", "websocket", "long-poll"] {
+            let g = group(&r, name);
+            assert!(g.expected > 0, "{name}");
+            assert_eq!((g.lost, g.duplicates, g.reordered, g.errors), (0, 0, 0, 0), "{name}: {g:?}");
+        }
+    })
+    .await
+    .expect("target run finishes within 20s");
+}
+
+#[tokio::test]
+async fn unreachable_target_is_an_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let s = Scenario::from_file(&scenario_path("smoke.toml"), &[]).expect("valid");
+    let e = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&s, RunOptions { base_url: format!("http://{addr}"), embedded: false }, Arc::new(Progress::default()), CancellationToken::new()),
+    )
+    .await
+    .expect("fails fast")
+    .expect_err("nothing listens");
+    assert!(e.to_string().contains("cannot reach"), "{e}");
 }
