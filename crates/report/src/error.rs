@@ -41,6 +41,14 @@ pub enum ReportError {
         /// What was wrong.
         detail: String,
     },
+    /// A chart or report page could not be drawn.
+    #[error("{}: cannot draw: {detail}", path.display())]
+    Render {
+        /// The file being drawn.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl ReportError {

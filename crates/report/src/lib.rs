@@ -24,14 +24,20 @@
 //! documented in one place, [`tables`].
 
 pub mod atomic;
+pub mod charts;
 pub mod csv;
 pub mod error;
+pub mod findings;
 pub mod hlog;
+pub mod html;
 pub mod layout;
+pub mod markdown;
 pub mod read;
+pub mod render;
 pub mod tables;
 pub mod write;
 
 pub use error::ReportError;
 pub use read::{LoadedRun, read_intervals, read_run};
+pub use render::{ReportFiles, render_report};
 pub use write::write_run;
