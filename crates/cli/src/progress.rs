@@ -3,6 +3,7 @@
 //! few seconds, so logs stay readable. Hand-rolled rather than indicatif: one line
 //! of text does not need a dependency.
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,17 +15,45 @@ use tokio_util::sync::CancellationToken;
 const TTY_PERIOD: Duration = Duration::from_millis(200);
 /// How often a plain line is printed when stderr is not a terminal.
 const PLAIN_PERIOD: Duration = Duration::from_secs(5);
+/// The span deliveries/s is measured over on a terminal.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
-/// Shows `progress` on stderr until `done` is cancelled; `total` is the expected
-/// length of the run (warm-up + measured window + grace), for the `elapsed/total`.
-pub async fn show(progress: Arc<Progress>, total: Duration, done: CancellationToken) {
+/// The timeline of a run, for the phase and `elapsed/total` shown.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// Warm-up before the measured window.
+    pub warmup: Duration,
+    /// The measured window.
+    pub measured: Duration,
+    /// Time after it for late deliveries.
+    pub grace: Duration,
+}
+
+impl Timeline {
+    fn total(&self) -> Duration {
+        self.warmup + self.measured + self.grace
+    }
+
+    fn phase(&self, s: &ProgressSnapshot) -> &'static str {
+        if s.warming_up {
+            "warming up"
+        } else if Duration::from_millis(s.elapsed_ms) > self.warmup + self.measured {
+            "grace"
+        } else {
+            "measuring"
+        }
+    }
+}
+
+/// Shows `progress` on stderr until `done` is cancelled.
+pub async fn show(progress: Arc<Progress>, timeline: Timeline, done: CancellationToken) {
     let tty = std::io::stderr().is_terminal();
     let period = if tty { TTY_PERIOD } else { PLAIN_PERIOD };
     let mut ticker = tokio::time::interval(period);
     ticker.tick().await; // the first tick is immediate
-    let mut last: Option<(Instant, ProgressSnapshot)> = None;
-    // Deliveries per second over a ~2 s window, so the terminal figure does not jitter.
-    let mut rate = 0.0;
+    // Recent readings: deliveries/s is taken over the last second (terminal) or since
+    // the previous line (plain), so the figure neither jitters nor lags.
+    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
     loop {
         tokio::select! {
             _ = done.cancelled() => break,
@@ -32,20 +61,18 @@ pub async fn show(progress: Arc<Progress>, total: Duration, done: CancellationTo
         }
         let now = Instant::now();
         let snap = progress.snapshot();
-        if let Some((at, prev)) = last {
-            let dt = now.duration_since(at).as_secs_f64();
-            if dt > 0.0 {
-                let instant = snap.delivered.saturating_sub(prev.delivered) as f64 / dt;
-                let alpha = (dt / 2.0).min(1.0);
-                rate = if tty {
-                    rate + alpha * (instant - rate)
-                } else {
-                    instant
-                };
-            }
+        while recent.len() > 1 && now.duration_since(recent[1].0) >= RATE_WINDOW.max(period) {
+            recent.pop_front();
         }
-        last = Some((now, snap));
-        let line = format_line(&snap, total, rate);
+        let rate = match recent.front() {
+            Some(&(at, delivered)) if now > at => {
+                snap.delivered.saturating_sub(delivered) as f64
+                    / now.duration_since(at).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        recent.push_back((now, snap.delivered));
+        let line = format_line(&snap, timeline, rate);
         let mut err = std::io::stderr().lock();
         // A failed write to stderr leaves nothing better to do than carry on.
         let _ = if tty {
@@ -62,17 +89,13 @@ pub async fn show(progress: Arc<Progress>, total: Duration, done: CancellationTo
     }
 }
 
-/// `[ 12.4s/25s] measuring  published 1,204  deliveries/s 45.1k  errors 0  open 400`
-pub fn format_line(s: &ProgressSnapshot, total: Duration, deliveries_per_s: f64) -> String {
+/// `[ 12.4s/25s] measuring  published 1204  deliveries/s 45.1k  errors 0  open 400`
+pub fn format_line(s: &ProgressSnapshot, timeline: Timeline, deliveries_per_s: f64) -> String {
     format!(
         "[{:>5.1}s/{}s] {:<10} published {}  deliveries/s {}  errors {}  open {}",
         s.elapsed_ms as f64 / 1000.0,
-        total.as_secs_f64().ceil() as u64,
-        if s.warming_up {
-            "warming up"
-        } else {
-            "measuring"
-        },
+        timeline.total().as_secs_f64().ceil() as u64,
+        timeline.phase(s),
         s.published,
         si(deliveries_per_s),
         s.errors,
@@ -105,10 +128,26 @@ mod tests {
             errors: 2,
             open_connections: 400,
         };
+        let timeline = Timeline {
+            warmup: Duration::from_secs(2),
+            measured: Duration::from_secs(20),
+            grace: Duration::from_millis(2_500),
+        };
         assert_eq!(
-            format_line(&s, Duration::from_millis(24_500), 45_120.0),
+            format_line(&s, timeline, 45_120.0),
             "[ 12.4s/25s] measuring  published 1204  deliveries/s 45.1k  errors 2  open 400"
         );
+        let late = ProgressSnapshot {
+            elapsed_ms: 23_000,
+            ..s
+        };
+        assert!(format_line(&late, timeline, 0.0).contains("] grace "));
+        let early = ProgressSnapshot {
+            elapsed_ms: 100,
+            warming_up: true,
+            ..s
+        };
+        assert!(format_line(&early, timeline, 0.0).contains("] warming up "));
         assert_eq!(si(999.4), "999");
         assert_eq!(si(4_500_000.0), "4.5M");
     }

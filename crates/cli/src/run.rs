@@ -126,9 +126,14 @@ async fn execute(scenario: &Scenario, target: Option<String>) -> anyhow::Result<
     let ctrl_c = tokio::spawn(watch_ctrl_c(stop.clone()));
     let progress = Arc::new(Progress::default());
     let display_done = CancellationToken::new();
+    let timeline = progress::Timeline {
+        warmup: scenario.warmup(),
+        measured: scenario.duration(),
+        grace: scenario.grace(),
+    };
     let display = tokio::spawn(progress::show(
         progress.clone(),
-        total,
+        timeline,
         display_done.clone(),
     ));
 
