@@ -15,7 +15,13 @@ use crate::connect::{ClientError, HttpConn};
 use crate::recorder::ClientRecorder;
 
 /// Runs one beacon client until the run ends; returns its recorder.
-pub(crate) async fn run(mut ctx: ClientCtx, rec: ClientRecorder, publisher_id: u32, rate: f64, payload_bytes: usize) -> ClientRecorder {
+pub(crate) async fn run(
+    mut ctx: ClientCtx,
+    rec: ClientRecorder,
+    publisher_id: u32,
+    rate: f64,
+    payload_bytes: usize,
+) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let mut conn: Option<HttpConn> = None;
     let period_ns = (1e9 / rate) as u64;
@@ -24,7 +30,10 @@ pub(crate) async fn run(mut ctx: ClientCtx, rec: ClientRecorder, publisher_id: u
     let start = clock.now_ns() + ctx.rng.random_range(0..period_ns.max(1));
     let path = ctx.path(&ctx.endpoints.beacon.url, None, &[]);
     let mut pseq = 0u64;
-    let end_ns = ctx.group.window_end_ns.load(std::sync::atomic::Ordering::Relaxed);
+    let end_ns = ctx
+        .group
+        .window_end_ns
+        .load(std::sync::atomic::Ordering::Relaxed);
     loop {
         let intended = start + pseq * period_ns;
         if intended >= end_ns {
@@ -47,7 +56,15 @@ pub(crate) async fn run(mut ctx: ClientCtx, rec: ClientRecorder, publisher_id: u
         let result = async {
             let mut c = ctx.ensure_http(conn.take()).await?;
             ctx.count_request();
-            let r = c.request(Method::POST, &path, &[], Some(body), Duration::from_secs(10)).await?;
+            let r = c
+                .request(
+                    Method::POST,
+                    &path,
+                    &[],
+                    Some(body),
+                    Duration::from_secs(10),
+                )
+                .await?;
             Ok::<_, ClientError>((c, r.status))
         }
         .await;
@@ -56,7 +73,8 @@ pub(crate) async fn run(mut ctx: ClientCtx, rec: ClientRecorder, publisher_id: u
                 conn = Some(c);
                 if (200..300).contains(&status) {
                     ctx.group.add(&ctx.group.counters.uploads, 1);
-                    ctx.group.record_upload_latency(intended, sent, clock.now_ns());
+                    ctx.group
+                        .record_upload_latency(intended, sent, clock.now_ns());
                 } else {
                     ctx.group.error(&ClientError::Status(status));
                 }

@@ -31,7 +31,11 @@ pub(crate) struct ChatOpts {
 }
 
 /// Runs one chat client until the run ends; returns its recorder.
-pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: ChatOpts) -> ClientRecorder {
+pub(crate) async fn run(
+    mut ctx: ClientCtx,
+    mut rec: ClientRecorder,
+    opts: ChatOpts,
+) -> ClientRecorder {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<OutMsg>(64);
     let clock = ctx.group.clock;
     let period_ns = (1e9 / opts.rate) as u64;
@@ -44,7 +48,9 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: ChatO
         let opts = opts.clone();
         tokio::spawn(async move {
             let start = clock.now_ns() + phase;
-            let end_ns = group.window_end_ns.load(std::sync::atomic::Ordering::Relaxed);
+            let end_ns = group
+                .window_end_ns
+                .load(std::sync::atomic::Ordering::Relaxed);
             let mut conn: Option<HttpConn> = None;
             for i in 0u64.. {
                 let intended = start + i * period_ns;
@@ -81,7 +87,13 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: ChatO
                             };
                             group.add(&group.counters.requests, 1);
                             let r = c
-                                .request(Method::POST, &path, &[], Some(Bytes::from(body)), Duration::from_secs(10))
+                                .request(
+                                    Method::POST,
+                                    &path,
+                                    &[],
+                                    Some(Bytes::from(body)),
+                                    Duration::from_secs(10),
+                                )
                                 .await?;
                             Ok::<_, ClientError>((c, r.status))
                         }
@@ -123,7 +135,10 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: ChatO
             }
             let path = open_path(&ctx, last_seq, WsFormat::Text);
             ctx.count_request();
-            let ws = ctx.target.websocket(&ctx.group.counters.wire, &path).await?;
+            let ws = ctx
+                .target
+                .websocket(&ctx.group.counters.wire, &path)
+                .await?;
             backoff.reset();
             session(&ctx, &mut rec, ws, &ws_opts, &mut last_seq, Some(&mut rx)).await
         }
@@ -132,7 +147,9 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: ChatO
         if ctx.done.is_cancelled() {
             break;
         }
-        let e = result.err().unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
+        let e = result
+            .err()
+            .unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
         if !ctx.fail(&e, &mut backoff).await {
             break;
         }

@@ -52,7 +52,10 @@ impl ClientCtx {
     }
 
     /// An open HTTP connection: the one given if still usable, else a new one.
-    pub(crate) async fn ensure_http(&self, conn: Option<HttpConn>) -> Result<HttpConn, ClientError> {
+    pub(crate) async fn ensure_http(
+        &self,
+        conn: Option<HttpConn>,
+    ) -> Result<HttpConn, ClientError> {
         match conn {
             Some(c) if c.is_usable() => Ok(c),
             _ => self.target.http(&self.group.counters.wire).await,
@@ -62,7 +65,12 @@ impl ClientCtx {
     /// Path for a template: base prefix + template with `{topic}`, `{cursor}`,
     /// `{wait}`, `{format}`, `{limit}` filled in. With no cursor, query parameters
     /// that carry `{cursor}` are left out.
-    pub(crate) fn path(&self, template: &str, cursor: Option<u64>, extra: &[(&str, String)]) -> String {
+    pub(crate) fn path(
+        &self,
+        template: &str,
+        cursor: Option<u64>,
+        extra: &[(&str, String)],
+    ) -> String {
         expand(&self.target.prefix, template, &self.topic, cursor, extra)
     }
 
@@ -83,7 +91,13 @@ impl ClientCtx {
 }
 
 /// See [`ClientCtx::path`].
-pub(crate) fn expand(prefix: &str, template: &str, topic: &str, cursor: Option<u64>, extra: &[(&str, String)]) -> String {
+pub(crate) fn expand(
+    prefix: &str,
+    template: &str,
+    topic: &str,
+    cursor: Option<u64>,
+    extra: &[(&str, String)],
+) -> String {
     let template = match cursor {
         Some(_) => template.to_string(),
         None => drop_cursor_params(template),
@@ -102,7 +116,10 @@ fn drop_cursor_params(template: &str) -> String {
     let Some((path, query)) = template.split_once('?') else {
         return template.to_string();
     };
-    let kept: Vec<&str> = query.split('&').filter(|p| !p.contains("{cursor}")).collect();
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.contains("{cursor}"))
+        .collect();
     if kept.is_empty() {
         path.to_string()
     } else {
@@ -168,7 +185,10 @@ pub(crate) fn cursor_after_gap(g: &GapNotice) -> u64 {
 
 /// Reads the current end of the log from `latest` (`{"seq":N,..}`), 0 when empty.
 /// Cursor-based clients start here, so they receive new events only.
-pub(crate) async fn bootstrap_cursor(ctx: &ClientCtx, conn: &mut HttpConn) -> Result<u64, ClientError> {
+pub(crate) async fn bootstrap_cursor(
+    ctx: &ClientCtx,
+    conn: &mut HttpConn,
+) -> Result<u64, ClientError> {
     let path = ctx.path(&ctx.endpoints.latest.url.clone(), None, &[]);
     ctx.count_request();
     let r = conn
@@ -180,7 +200,9 @@ pub(crate) async fn bootstrap_cursor(ctx: &ClientCtx, conn: &mut HttpConn) -> Re
             struct Latest {
                 seq: u64,
             }
-            Ok(serde_json::from_slice::<Latest>(&r.body).map(|l| l.seq).unwrap_or(0))
+            Ok(serde_json::from_slice::<Latest>(&r.body)
+                .map(|l| l.seq)
+                .unwrap_or(0))
         }
         // A target without a latest endpoint: start from the beginning of what is
         // usually a fresh topic (pushbench's topic names are new for every run).
@@ -195,20 +217,35 @@ mod tests {
     #[test]
     fn templates() {
         let t = "/topics/{topic}/events?since={cursor}&wait={wait}";
-        assert_eq!(expand("", t, "a", Some(5), &[("wait", "25s".into())]), "/topics/a/events?since=5&wait=25s");
-        assert_eq!(expand("/p", t, "a", None, &[("wait", "25s".into())]), "/p/topics/a/events?wait=25s");
-        assert_eq!(expand("", "/topics/{topic}/ws?since={cursor}", "b", None, &[]), "/topics/b/ws");
+        assert_eq!(
+            expand("", t, "a", Some(5), &[("wait", "25s".into())]),
+            "/topics/a/events?since=5&wait=25s"
+        );
+        assert_eq!(
+            expand("/p", t, "a", None, &[("wait", "25s".into())]),
+            "/p/topics/a/events?wait=25s"
+        );
+        assert_eq!(
+            expand("", "/topics/{topic}/ws?since={cursor}", "b", None, &[]),
+            "/topics/b/ws"
+        );
     }
 
     #[test]
     fn poll_bodies() {
         let b = br#"{"events":[{"seq":3,"data":{"pub":0,"pseq":1}},{"seq":4,"data":{"x":1}}],"next":4}"#;
         let p = parse_poll_body(b).expect("pushbench body");
-        assert_eq!(p.events, vec![&br#"{"pub":0,"pseq":1}"#[..], &br#"{"x":1}"#[..]]);
+        assert_eq!(
+            p.events,
+            vec![&br#"{"pub":0,"pseq":1}"#[..], &br#"{"x":1}"#[..]]
+        );
         assert_eq!(p.next, Some(4));
         assert_eq!(p.last_seq, Some(4));
         assert!(parse_poll_body(b"<html>").is_err());
-        let g = parse_gap(br#"{"error":"gap","detail":"x","requested":1,"first_seq":10,"last_seq":20}"#).expect("gap");
+        let g = parse_gap(
+            br#"{"error":"gap","detail":"x","requested":1,"first_seq":10,"last_seq":20}"#,
+        )
+        .expect("gap");
         assert_eq!(cursor_after_gap(&g), 9);
     }
 }

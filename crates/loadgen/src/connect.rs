@@ -178,7 +178,10 @@ impl Target {
         if authority.is_empty() {
             return None;
         }
-        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
             authority.to_string()
         } else {
             format!("{authority}:80")
@@ -194,10 +197,11 @@ impl Target {
         &self,
         counters: &Arc<WireCounters>,
     ) -> Result<Metered<TcpStream>, ClientError> {
-        let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&self.authority))
-            .await
-            .map_err(|_| ClientError::Timeout)?
-            .map_err(ClientError::Connect)?;
+        let tcp =
+            tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&self.authority))
+                .await
+                .map_err(|_| ClientError::Timeout)?
+                .map_err(ClientError::Connect)?;
         let _ = tcp.set_nodelay(true);
         Ok(Metered::new(tcp, counters.clone()))
     }
@@ -397,7 +401,10 @@ mod tests {
         let t = Target::parse("http://127.0.0.1:8080/prefix/").expect("valid");
         assert_eq!(t.authority, "127.0.0.1:8080");
         assert_eq!(t.prefix, "/prefix");
-        assert_eq!(Target::parse("http://localhost").expect("valid").authority, "localhost:80");
+        assert_eq!(
+            Target::parse("http://localhost").expect("valid").authority,
+            "localhost:80"
+        );
         assert!(Target::parse("https://x").is_none());
         assert!(Target::parse("http://").is_none());
     }

@@ -24,24 +24,24 @@
 //!   `beacon.rs`, `chat.rs`; `client.rs` holds what they share (targets, event intake).
 //! - `health.rs`: the load generator's own CPU and saturation.
 
-mod progress;
-mod run;
-pub mod scenario;
 mod backoff;
-mod connect;
-mod clock;
-mod ordering;
-mod recorder;
-mod registry;
-mod client;
-mod poll;
-mod long_poll;
-mod sse;
-mod websocket;
 mod beacon;
 mod chat;
-mod publisher;
+mod client;
+mod clock;
+mod connect;
 mod health;
+mod long_poll;
+mod ordering;
+mod poll;
+mod progress;
+mod publisher;
+mod recorder;
+mod registry;
+mod run;
+pub mod scenario;
+mod sse;
+mod websocket;
 
 pub use progress::{Progress, ProgressSnapshot};
 pub use run::{LoadgenError, RunOptions, run};

@@ -13,7 +13,12 @@ use crate::recorder::ClientRecorder;
 use crate::scenario::LongPollCursor;
 
 /// Runs one long-poll client until the run ends; returns its recorder.
-pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, cursor_mode: LongPollCursor, wait: Duration) -> ClientRecorder {
+pub(crate) async fn run(
+    mut ctx: ClientCtx,
+    mut rec: ClientRecorder,
+    cursor_mode: LongPollCursor,
+    wait: Duration,
+) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let mut conn: Option<HttpConn> = None;
     let mut cursor: Option<u64> = None;
@@ -31,7 +36,11 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, cursor_mode
                 // between a response and the next request is lost, and counted so.
                 rec.subscribed();
             }
-            let path = ctx.path(&ctx.endpoints.long_poll.url, cursor, &[("wait", wait_text.clone())]);
+            let path = ctx.path(
+                &ctx.endpoints.long_poll.url,
+                cursor,
+                &[("wait", wait_text.clone())],
+            );
             ctx.count_request();
             let r = tokio::select! {
                 r = c.request(Method::GET, &path, &[], None, wait + Duration::from_secs(10)) => r?,

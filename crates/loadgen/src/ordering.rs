@@ -78,7 +78,13 @@ impl OrderingTracker {
     /// Judges one delivery of `(publisher, topic, pseq)`; counts it when `counted`
     /// (the event is in the client's expected range). State is updated either way,
     /// so an uncounted event still defines what "later" means.
-    pub(crate) fn observe(&mut self, publisher: u32, topic: u32, pseq: u64, counted: bool) -> Outcome {
+    pub(crate) fn observe(
+        &mut self,
+        publisher: u32,
+        topic: u32,
+        pseq: u64,
+        counted: bool,
+    ) -> Outcome {
         let idx = match self
             .streams
             .iter()
@@ -149,7 +155,14 @@ mod tests {
     fn in_order_is_clean() {
         let (out, c) = run(&[1, 2, 3, 4, 5]);
         assert!(out.iter().all(|o| *o == Outcome::InOrder));
-        assert_eq!(c, OrderingCounts { delivered: 5, duplicates: 0, reordered: 0 });
+        assert_eq!(
+            c,
+            OrderingCounts {
+                delivered: 5,
+                duplicates: 0,
+                reordered: 0
+            }
+        );
     }
 
     #[test]
@@ -157,7 +170,14 @@ mod tests {
         // 1 2 4 3 5: 3 arrives after 4.
         let (out, c) = run(&[1, 2, 4, 3, 5]);
         assert_eq!(out[3], Outcome::Reordered);
-        assert_eq!(c, OrderingCounts { delivered: 5, duplicates: 0, reordered: 1 });
+        assert_eq!(
+            c,
+            OrderingCounts {
+                delivered: 5,
+                duplicates: 0,
+                reordered: 1
+            }
+        );
     }
 
     #[test]
@@ -166,14 +186,28 @@ mod tests {
         let (out, c) = run(&[1, 2, 3, 2, 3, 4, 4]);
         assert_eq!(out[3], Outcome::Duplicate);
         assert_eq!(out[6], Outcome::Duplicate);
-        assert_eq!(c, OrderingCounts { delivered: 4, duplicates: 3, reordered: 0 });
+        assert_eq!(
+            c,
+            OrderingCounts {
+                delivered: 4,
+                duplicates: 3,
+                reordered: 0
+            }
+        );
     }
 
     #[test]
     fn gaps_are_not_judged_here() {
         // 1 5 9: nothing reordered or duplicated; loss is expected - delivered.
         let (_, c) = run(&[1, 5, 9]);
-        assert_eq!(c, OrderingCounts { delivered: 3, duplicates: 0, reordered: 0 });
+        assert_eq!(
+            c,
+            OrderingCounts {
+                delivered: 3,
+                duplicates: 0,
+                reordered: 0
+            }
+        );
     }
 
     #[test]
@@ -181,7 +215,11 @@ mod tests {
         let mut t = OrderingTracker::default();
         assert_eq!(t.observe(1, 0, 5, true), Outcome::InOrder);
         assert_eq!(t.observe(2, 0, 1, true), Outcome::InOrder);
-        assert_eq!(t.observe(1, 1, 1, true), Outcome::InOrder, "topic is part of the key");
+        assert_eq!(
+            t.observe(1, 1, 1, true),
+            Outcome::InOrder,
+            "topic is part of the key"
+        );
         assert_eq!(t.observe(2, 0, 1, true), Outcome::Duplicate);
         assert_eq!(t.observe(1, 0, 4, true), Outcome::Reordered);
     }
@@ -192,7 +230,14 @@ mod tests {
         t.observe(0, 0, 10, false);
         assert_eq!(t.observe(0, 0, 10, true), Outcome::Duplicate);
         assert_eq!(t.observe(0, 0, 9, true), Outcome::Reordered);
-        assert_eq!(t.counts(), OrderingCounts { delivered: 1, duplicates: 1, reordered: 1 });
+        assert_eq!(
+            t.counts(),
+            OrderingCounts {
+                delivered: 1,
+                duplicates: 1,
+                reordered: 1
+            }
+        );
     }
 
     #[test]

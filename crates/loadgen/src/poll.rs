@@ -39,7 +39,11 @@ struct PollState {
 }
 
 /// Runs one poll client until the run ends; returns its recorder.
-pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: PollOpts) -> ClientRecorder {
+pub(crate) async fn run(
+    mut ctx: ClientCtx,
+    mut rec: ClientRecorder,
+    opts: PollOpts,
+) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let mut conn: Option<HttpConn> = None;
     let mut state = PollState::default();
@@ -76,14 +80,22 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: PollO
     }
 }
 
-async fn fixed_delay(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: PollOpts, mut conn: Option<HttpConn>, mut state: PollState) -> ClientRecorder {
+async fn fixed_delay(
+    mut ctx: ClientCtx,
+    mut rec: ClientRecorder,
+    opts: PollOpts,
+    mut conn: Option<HttpConn>,
+    mut state: PollState,
+) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     while !ctx.done.is_cancelled() {
         let (path, headers) = request_for(&ctx, &opts, &state);
         let result = async {
             let mut c = ctx.ensure_http(conn.take()).await?;
             ctx.count_request();
-            let r = c.request(Method::GET, &path, &headers, None, Duration::from_secs(30)).await?;
+            let r = c
+                .request(Method::GET, &path, &headers, None, Duration::from_secs(30))
+                .await?;
             Ok::<_, ClientError>((c, r))
         }
         .await;
@@ -115,7 +127,13 @@ struct Shared {
     idle: Vec<HttpConn>,
 }
 
-async fn fixed_rate(ctx: ClientCtx, rec: ClientRecorder, opts: PollOpts, conn: Option<HttpConn>, state: PollState) -> ClientRecorder {
+async fn fixed_rate(
+    ctx: ClientCtx,
+    rec: ClientRecorder,
+    opts: PollOpts,
+    conn: Option<HttpConn>,
+    state: PollState,
+) -> ClientRecorder {
     let shared = Arc::new(Mutex::new(Shared {
         state,
         rec,
@@ -147,7 +165,9 @@ async fn fixed_rate(ctx: ClientCtx, rec: ClientRecorder, opts: PollOpts, conn: O
             let result = async {
                 let mut c = ctx.ensure_http(conn).await?;
                 ctx.count_request();
-                let r = c.request(Method::GET, &path, &headers, None, Duration::from_secs(30)).await?;
+                let r = c
+                    .request(Method::GET, &path, &headers, None, Duration::from_secs(30))
+                    .await?;
                 Ok::<_, ClientError>((c, r))
             }
             .await;
@@ -179,7 +199,11 @@ async fn fixed_rate(ctx: ClientCtx, rec: ClientRecorder, opts: PollOpts, conn: O
 }
 
 /// Path and headers of the next request.
-fn request_for(ctx: &ClientCtx, opts: &PollOpts, state: &PollState) -> (String, Vec<(&'static str, String)>) {
+fn request_for(
+    ctx: &ClientCtx,
+    opts: &PollOpts,
+    state: &PollState,
+) -> (String, Vec<(&'static str, String)>) {
     let mut headers = Vec::new();
     if opts.conditional {
         if let Some(e) = &state.etag {
@@ -206,7 +230,11 @@ fn handle(
     r: &FullResponse,
 ) -> Result<(), ClientError> {
     let now = ctx.group.clock.now_ns();
-    if let Some(etag) = r.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()) {
+    if let Some(etag) = r
+        .headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+    {
         state.etag = Some(etag.to_string());
     }
     match (r.status, opts.cursor) {
@@ -259,7 +287,8 @@ fn handle(
             Ok(())
         }
         (410, PollCursor::Since) => {
-            let g = parse_gap(&r.body).ok_or_else(|| ClientError::Protocol("410 without a gap notice".into()))?;
+            let g = parse_gap(&r.body)
+                .ok_or_else(|| ClientError::Protocol("410 without a gap notice".into()))?;
             rec.gap();
             state.cursor = cursor_after_gap(&g);
             Ok(())

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use pushbench_protocol::record::latency_histogram;
 use pushbench_protocol::wire::{Stamp, encode_stamped_body};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::Progress;
@@ -139,7 +139,14 @@ pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
         }
         let topic = i % topics;
         let pseq = ctx.logs[topic].schedule(intended);
-        if senders[topic % lanes].try_send(Job { topic, pseq, intended_ns: intended }).is_err() {
+        if senders[topic % lanes]
+            .try_send(Job {
+                topic,
+                pseq,
+                intended_ns: intended,
+            })
+            .is_err()
+        {
             ctx.stats.dropped.fetch_add(1, Relaxed);
         }
     }
@@ -223,7 +230,8 @@ async fn lane(ctx: Arc<PublisherCtx>, mut rx: tokio::sync::mpsc::Receiver<Job>) 
             )
             .into_bytes();
             req.extend_from_slice(&body);
-            let _ = lag.record((sent.saturating_sub(job.intended_ns) / 1000).clamp(1, 3_600_000_000));
+            let _ =
+                lag.record((sent.saturating_sub(job.intended_ns) / 1000).clamp(1, 3_600_000_000));
             if inflight_tx.send(job).is_err() {
                 pending = Some(job);
                 continue 'connection;
@@ -251,7 +259,9 @@ async fn read_responses(
 ) {
     let mut buf = BytesMut::with_capacity(8192);
     loop {
-        let Some(job) = inflight.recv().await else { return };
+        let Some(job) = inflight.recv().await else {
+            return;
+        };
         match read_response(&mut read, &mut buf).await {
             Ok((status, close)) => {
                 if (200..300).contains(&status) {
@@ -312,8 +322,11 @@ async fn read_response(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status code"))?;
     let header = |name: &str| {
-        head.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
+        head.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+        })
     };
     let close = header("connection").is_some_and(|v| v.contains("close"));
     let _ = buf.split_to(head_end);
@@ -364,10 +377,16 @@ mod tests {
     fn schedules() {
         let c: Vec<u64> = Schedule::new(Pattern::Constant, 10.0, 1).take(3).collect();
         assert_eq!(c, vec![0, 100_000_000, 200_000_000]);
-        let b: Vec<u64> = Schedule::new(Pattern::Burst { size: 2 }, 10.0, 1).take(5).collect();
+        let b: Vec<u64> = Schedule::new(Pattern::Burst { size: 2 }, 10.0, 1)
+            .take(5)
+            .collect();
         assert_eq!(b, vec![0, 0, 200_000_000, 200_000_000, 400_000_000]);
-        let p1: Vec<u64> = Schedule::new(Pattern::Poisson, 100.0, 9).take(1000).collect();
-        let p2: Vec<u64> = Schedule::new(Pattern::Poisson, 100.0, 9).take(1000).collect();
+        let p1: Vec<u64> = Schedule::new(Pattern::Poisson, 100.0, 9)
+            .take(1000)
+            .collect();
+        let p2: Vec<u64> = Schedule::new(Pattern::Poisson, 100.0, 9)
+            .take(1000)
+            .collect();
         assert_eq!(p1, p2, "seeded");
         assert!(p1.windows(2).all(|w| w[0] <= w[1]));
         let mean_gap = p1[999] as f64 / 999.0;

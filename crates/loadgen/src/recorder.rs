@@ -76,7 +76,9 @@ impl CounterValues {
         CounterValues {
             bytes_up: self.bytes_up.saturating_sub(earlier.bytes_up),
             bytes_down: self.bytes_down.saturating_sub(earlier.bytes_down),
-            connections_opened: self.connections_opened.saturating_sub(earlier.connections_opened),
+            connections_opened: self
+                .connections_opened
+                .saturating_sub(earlier.connections_opened),
             open: self.open,
             requests: self.requests.saturating_sub(earlier.requests),
             empty: self.empty.saturating_sub(earlier.empty),
@@ -84,7 +86,9 @@ impl CounterValues {
             reconnects: self.reconnects.saturating_sub(earlier.reconnects),
             uploads: self.uploads.saturating_sub(earlier.uploads),
             deliveries: self.deliveries.saturating_sub(earlier.deliveries),
-            payload_bytes_down: self.payload_bytes_down.saturating_sub(earlier.payload_bytes_down),
+            payload_bytes_down: self
+                .payload_bytes_down
+                .saturating_sub(earlier.payload_bytes_down),
             errors,
         }
     }
@@ -151,7 +155,10 @@ impl Hists {
     /// Takes the current interval's histograms (compacted to their used range) and
     /// starts fresh ones.
     pub(crate) fn take_interval(&mut self) -> (Histogram<u64>, Histogram<u64>) {
-        (compact(&mut self.interval), compact(&mut self.interval_uncorrected))
+        (
+            compact(&mut self.interval),
+            compact(&mut self.interval_uncorrected),
+        )
     }
 }
 
@@ -160,7 +167,8 @@ impl Hists {
 fn compact(h: &mut Histogram<u64>) -> Histogram<u64> {
     let high = h.max().max(2);
     let mut out = Histogram::new_with_bounds(1, high, 3).expect("bounds 1..high>=2 are valid");
-    out.add(&*h).expect("same precision, range covers every value");
+    out.add(&*h)
+        .expect("same precision, range covers every value");
     h.reset();
     out
 }
@@ -180,7 +188,13 @@ pub(crate) struct GroupShared {
 }
 
 impl GroupShared {
-    pub(crate) fn new(name: &str, clock: Clock, window_start_ns: u64, window_end_ns: u64, progress: Arc<Progress>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        clock: Clock,
+        window_start_ns: u64,
+        window_end_ns: u64,
+        progress: Arc<Progress>,
+    ) -> Self {
         let wire = WireCounters {
             progress_open: Some(progress.clone()),
             ..WireCounters::default()
@@ -285,7 +299,8 @@ impl ClientRecorder {
 
     /// Lower bound of the expected range, if subscribed.
     pub(crate) fn expected_from_ns(&self) -> Option<u64> {
-        self.subscribed_ns.map(|s| s.max(self.group.window_start_ns))
+        self.subscribed_ns
+            .map(|s| s.max(self.group.window_start_ns))
     }
 
     /// A gap notice from the server.
@@ -295,7 +310,8 @@ impl ClientRecorder {
 
     /// One event's data arrived at `now_ns`. Returns false when it carries no stamp.
     pub(crate) fn deliver(&mut self, data: &[u8], now_ns: u64) -> bool {
-        self.group.add(&self.group.counters.payload_bytes_down, data.len() as u64);
+        self.group
+            .add(&self.group.counters.payload_bytes_down, data.len() as u64);
         let stamp = match Stamp::decode(data) {
             Ok(s) => s,
             // A server that wraps bodies in pushbench's own envelope where we expected
@@ -323,10 +339,13 @@ impl ClientRecorder {
             }
             None => false,
         };
-        let outcome = self.tracker.observe(stamp.publisher, stamp.topic, stamp.seq, counted);
+        let outcome = self
+            .tracker
+            .observe(stamp.publisher, stamp.topic, stamp.seq, counted);
         if counted && outcome.is_first() {
             self.pending_deliveries += 1;
-            self.samples.push((stamp.intended_ns, stamp.sent_ns, now_ns));
+            self.samples
+                .push((stamp.intended_ns, stamp.sent_ns, now_ns));
             if self.samples.len() >= SAMPLE_BATCH {
                 self.flush();
             }
@@ -336,7 +355,11 @@ impl ClientRecorder {
     /// Moves buffered samples into the group's histograms. Call after each read.
     pub(crate) fn flush(&mut self) {
         if !self.samples.is_empty() {
-            let mut h = self.group.hists.lock().expect("histogram lock never poisoned");
+            let mut h = self
+                .group
+                .hists
+                .lock()
+                .expect("histogram lock never poisoned");
             for &(i, s, n) in &self.samples {
                 record_into(&mut h, i, s, n);
             }
@@ -344,8 +367,12 @@ impl ClientRecorder {
             self.samples.clear();
         }
         if self.pending_deliveries > 0 {
-            self.group.add(&self.group.counters.deliveries, self.pending_deliveries);
-            self.group.progress.delivered.fetch_add(self.pending_deliveries, Relaxed);
+            self.group
+                .add(&self.group.counters.deliveries, self.pending_deliveries);
+            self.group
+                .progress
+                .delivered
+                .fetch_add(self.pending_deliveries, Relaxed);
             self.pending_deliveries = 0;
         }
     }
@@ -355,7 +382,10 @@ impl ClientRecorder {
         self.flush();
         let end = self.group.window_end_ns.load(Relaxed);
         ClientResult {
-            expected: self.expected_from_ns().map(|from| expected(from, end)).unwrap_or(0),
+            expected: self
+                .expected_from_ns()
+                .map(|from| expected(from, end))
+                .unwrap_or(0),
             counts: self.tracker.counts(),
             gaps: self.gaps,
         }

@@ -27,7 +27,10 @@ struct PubLogInner {
 impl PubLog {
     /// Records the next pseq (returned, from 1) with its intended time.
     pub(crate) fn schedule(&self, intended_ns: u64) -> u64 {
-        let mut g = self.inner.lock().expect("registry lock never poisoned: no panics under it");
+        let mut g = self
+            .inner
+            .lock()
+            .expect("registry lock never poisoned: no panics under it");
         let last = g.intended.last().copied().unwrap_or(0);
         // Keep intended times sorted so ranges are binary searches.
         g.intended.push(intended_ns.max(last));
@@ -40,7 +43,10 @@ impl PubLog {
 
     /// Marks a pseq as acknowledged by the server.
     pub(crate) fn ack(&self, pseq: u64) {
-        let mut g = self.inner.lock().expect("registry lock never poisoned: no panics under it");
+        let mut g = self
+            .inner
+            .lock()
+            .expect("registry lock never poisoned: no panics under it");
         let i = (pseq - 1) as usize;
         if let Some(w) = g.acked.get_mut(i / 64) {
             *w |= 1 << (i % 64);
@@ -52,7 +58,10 @@ impl PubLog {
         if from_ns >= to_ns {
             return 0;
         }
-        let g = self.inner.lock().expect("registry lock never poisoned: no panics under it");
+        let g = self
+            .inner
+            .lock()
+            .expect("registry lock never poisoned: no panics under it");
         let lo = g.intended.partition_point(|&t| t < from_ns);
         let hi = g.intended.partition_point(|&t| t < to_ns);
         (lo..hi)

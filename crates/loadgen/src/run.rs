@@ -29,7 +29,9 @@ use crate::health;
 use crate::publisher::{self, PublisherCtx, PublisherStats};
 use crate::recorder::{ClientRecorder, ClientResult, CounterValues, GroupShared};
 use crate::registry::Registry;
-use crate::scenario::{GroupConfig, LongPollCursor, PollCursor, PollSchedule, PublishVia, Strategy, WsFormat};
+use crate::scenario::{
+    GroupConfig, LongPollCursor, PollCursor, PollSchedule, PublishVia, Strategy, WsFormat,
+};
 use crate::{Progress, Scenario};
 use crate::{beacon, chat, long_poll, poll, sse, websocket};
 
@@ -79,10 +81,16 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<RunRecord, LoadgenError> {
     let target = Arc::new(
-        Target::parse(&options.base_url).ok_or_else(|| LoadgenError::BadTarget(options.base_url.clone()))?,
+        Target::parse(&options.base_url)
+            .ok_or_else(|| LoadgenError::BadTarget(options.base_url.clone()))?,
     );
     // Fail fast, before any task starts, when nothing listens.
-    match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&target.authority)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&target.authority),
+    )
+    .await
+    {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             return Err(LoadgenError::Unreachable {
@@ -110,7 +118,9 @@ pub async fn run(
 
     let registry = Arc::new(Registry::default());
     let pcfg = scenario.publisher().clone();
-    let topic_names: Vec<Arc<str>> = (0..pcfg.topics).map(|i| Arc::from(format!("pb-{nonce}-{i}"))).collect();
+    let topic_names: Vec<Arc<str>> = (0..pcfg.topics)
+        .map(|i| Arc::from(format!("pb-{nonce}-{i}")))
+        .collect();
     let logs = (0..pcfg.topics).map(|i| registry.log(i)).collect();
     let stats = Arc::new(PublisherStats::default());
     let publisher_stop = CancellationToken::new();
@@ -140,11 +150,19 @@ pub async fn run(
     let mut groups: Vec<Arc<GroupShared>> = Vec::new();
     let mut client_tasks: Vec<Vec<tokio::task::JoinHandle<(ClientRecorder, u32)>>> = Vec::new();
     for (gi, g) in scenario.groups().iter().enumerate() {
-        let shared = Arc::new(GroupShared::new(&g.name, clock, window_start, window_end, progress.clone()));
+        let shared = Arc::new(GroupShared::new(
+            &g.name,
+            clock,
+            window_start,
+            window_end,
+            progress.clone(),
+        ));
         let chat_topic: Arc<str> = Arc::from(format!("pb-{nonce}-chat-{gi}"));
         let mut tasks = Vec::new();
         for c in 0..g.clients {
-            let start_at = t0 + (g.ramp_up.as_nanos() as u64).saturating_mul(u64::from(c)) / u64::from(g.clients.max(1));
+            let start_at = t0
+                + (g.ramp_up.as_nanos() as u64).saturating_mul(u64::from(c))
+                    / u64::from(g.clients.max(1));
             let (topic, topic_index) = match g.strategy {
                 Strategy::Chat { .. } => (chat_topic.clone(), chat_topic_index(gi)),
                 _ => {
@@ -162,7 +180,8 @@ pub async fn run(
                 rng: SmallRng::seed_from_u64(scenario.seed() ^ ((gi as u64) << 32) ^ u64::from(c)),
             };
             let strategy = g.strategy.clone();
-            let chat_log = matches!(strategy, Strategy::Chat { .. }).then(|| registry.log(topic_index));
+            let chat_log =
+                matches!(strategy, Strategy::Chat { .. }).then(|| registry.log(topic_index));
             let publisher_id = client_publisher_id(gi, c);
             tasks.push(tokio::spawn(async move {
                 let rec = ClientRecorder::new(ctx.group.clone());
@@ -171,18 +190,76 @@ pub async fn run(
                     _ = ctx.done.cancelled() => return (rec, topic_index),
                 }
                 let rec = match strategy {
-                    Strategy::Poll { interval, schedule, cursor, conditional, limit, max_in_flight } => {
-                        poll::run(ctx, rec, poll::PollOpts { interval, schedule, cursor, conditional, limit, max_in_flight }).await
+                    Strategy::Poll {
+                        interval,
+                        schedule,
+                        cursor,
+                        conditional,
+                        limit,
+                        max_in_flight,
+                    } => {
+                        poll::run(
+                            ctx,
+                            rec,
+                            poll::PollOpts {
+                                interval,
+                                schedule,
+                                cursor,
+                                conditional,
+                                limit,
+                                max_in_flight,
+                            },
+                        )
+                        .await
                     }
-                    Strategy::LongPoll { cursor, wait } => long_poll::run(ctx, rec, cursor, wait).await,
-                    Strategy::Sse { resume, read_timeout } => sse::run(ctx, rec, resume, read_timeout).await,
-                    Strategy::WebSocket { format, heartbeat, heartbeat_misses, resume } => {
-                        websocket::run(ctx, rec, websocket::WsOpts { format, heartbeat, heartbeat_misses, resume }).await
+                    Strategy::LongPoll { cursor, wait } => {
+                        long_poll::run(ctx, rec, cursor, wait).await
                     }
-                    Strategy::Beacon { rate, payload_bytes } => beacon::run(ctx, rec, publisher_id, rate, payload_bytes).await,
-                    Strategy::Chat { publish_via, rate, payload_bytes } => {
+                    Strategy::Sse {
+                        resume,
+                        read_timeout,
+                    } => sse::run(ctx, rec, resume, read_timeout).await,
+                    Strategy::WebSocket {
+                        format,
+                        heartbeat,
+                        heartbeat_misses,
+                        resume,
+                    } => {
+                        websocket::run(
+                            ctx,
+                            rec,
+                            websocket::WsOpts {
+                                format,
+                                heartbeat,
+                                heartbeat_misses,
+                                resume,
+                            },
+                        )
+                        .await
+                    }
+                    Strategy::Beacon {
+                        rate,
+                        payload_bytes,
+                    } => beacon::run(ctx, rec, publisher_id, rate, payload_bytes).await,
+                    Strategy::Chat {
+                        publish_via,
+                        rate,
+                        payload_bytes,
+                    } => {
                         let log = chat_log.expect("created above for chat groups");
-                        chat::run(ctx, rec, chat::ChatOpts { publish_via, rate, payload_bytes, publisher_id, topic_index, log }).await
+                        chat::run(
+                            ctx,
+                            rec,
+                            chat::ChatOpts {
+                                publish_via,
+                                rate,
+                                payload_bytes,
+                                publisher_id,
+                                topic_index,
+                                log,
+                            },
+                        )
+                        .await
                     }
                 };
                 (rec, topic_index)
@@ -208,7 +285,9 @@ pub async fn run(
     let mut partial_reason = None;
     loop {
         let now = clock.now_ns();
-        progress.elapsed_ms.store(now.saturating_sub(t0) / 1_000_000, Relaxed);
+        progress
+            .elapsed_ms
+            .store(now.saturating_sub(t0) / 1_000_000, Relaxed);
         progress.warming_up.store(now < window_start, Relaxed);
         if now >= end {
             break;
@@ -230,7 +309,8 @@ pub async fn run(
         // Count only what was meant to go out before the stop, and give events
         // already on their way a moment to arrive.
         for g in &groups {
-            g.window_end_ns.fetch_min(stopped_at.max(window_start), Relaxed);
+            g.window_end_ns
+                .fetch_min(stopped_at.max(window_start), Relaxed);
         }
         tokio::time::sleep(scenario.grace().min(Duration::from_millis(500))).await;
     }
@@ -246,7 +326,9 @@ pub async fn run(
                     let reg = registry.clone();
                     group_results.push(rec.finish(move |from, to| reg.expected(topic, from, to)));
                 }
-                _ => tracing::warn!("a client did not finish within 5s of the end; its results are lost"),
+                _ => tracing::warn!(
+                    "a client did not finish within 5s of the end; its results are lost"
+                ),
             }
         }
         results.push(group_results);
@@ -262,7 +344,11 @@ pub async fn run(
     let wall_s = (clock.now_ns().saturating_sub(t0)) as f64 / 1e9;
     let cpu_s = (health::process_cpu_seconds() - cpu_before).max(0.0);
     let cores = health::cores();
-    let cpu_share = if wall_s > 0.0 { cpu_s / (wall_s * f64::from(cores)) } else { 0.0 };
+    let cpu_share = if wall_s > 0.0 {
+        cpu_s / (wall_s * f64::from(cores))
+    } else {
+        0.0
+    };
     let dropped = stats.dropped.load(Relaxed);
     let lag_p = percentiles(&lag);
     let mut warnings = Vec::new();
@@ -285,7 +371,9 @@ pub async fn run(
     }
     let publish_errors = stats.errors.load(Relaxed);
     if publish_errors > 0 {
-        warnings.push(format!("{publish_errors} publishes failed; those events are not expected by any client"));
+        warnings.push(format!(
+            "{publish_errors} publishes failed; those events are not expected by any client"
+        ));
     }
     for w in &warnings {
         tracing::warn!("{w}");
@@ -332,20 +420,39 @@ pub async fn run(
             s.lost += r.expected.saturating_sub(r.counts.delivered);
             s.gaps += r.gaps;
         }
-        s.coherence = if s.expected == 0 { 1.0 } else { s.delivered as f64 / s.expected as f64 };
-        let events = if matches!(cfg.strategy, Strategy::Beacon { .. }) { s.uploads } else { s.delivered };
-        s.wire_bytes_per_event = if events == 0 { 0.0 } else { (s.bytes_up + s.bytes_down) as f64 / events as f64 };
+        s.coherence = if s.expected == 0 {
+            1.0
+        } else {
+            s.delivered as f64 / s.expected as f64
+        };
+        let events = if matches!(cfg.strategy, Strategy::Beacon { .. }) {
+            s.uploads
+        } else {
+            s.delivered
+        };
+        s.wire_bytes_per_event = if events == 0 {
+            0.0
+        } else {
+            (s.bytes_up + s.bytes_down) as f64 / events as f64
+        };
         histograms.insert(cfg.name.clone(), total);
         summaries.push(s);
     }
 
     let partial = partial_reason.is_some();
-    let measured_ns = if partial { stopped_at.min(window_end).saturating_sub(window_start) } else { window_end - window_start };
+    let measured_ns = if partial {
+        stopped_at.min(window_end).saturating_sub(window_start)
+    } else {
+        window_end - window_start
+    };
     let summary = Summary {
         schema_version: SCHEMA_VERSION,
         scenario: scenario.name().to_string(),
         description: scenario.description().to_string(),
-        started_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_nanos(window_start)).to_string(),
+        started_at: humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_nanos(window_start),
+        )
+        .to_string(),
         duration_s: measured_ns as f64 / 1e9,
         partial,
         partial_reason,
@@ -359,11 +466,17 @@ pub async fn run(
             topics: pcfg.topics,
             lag_us: lag_p,
         },
-        loadgen: LoadgenHealth { cpu_s, cpu_share, saturated },
+        loadgen: LoadgenHealth {
+            cpu_s,
+            cpu_share,
+            saturated,
+        },
         groups: summaries,
         warnings,
     };
-    let local = target.authority.starts_with("127.") || target.authority.starts_with("localhost") || target.authority.starts_with("[::1]");
+    let local = target.authority.starts_with("127.")
+        || target.authority.starts_with("localhost")
+        || target.authority.starts_with("[::1]");
     let meta = Meta {
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_revision: None,
@@ -392,28 +505,69 @@ pub async fn run(
 fn options_text(g: &GroupConfig) -> String {
     let d = |d: Duration| humantime::format_duration(d).to_string();
     match &g.strategy {
-        Strategy::Poll { interval, schedule, cursor, conditional, .. } => format!(
+        Strategy::Poll {
+            interval,
+            schedule,
+            cursor,
+            conditional,
+            ..
+        } => format!(
             "interval={} schedule={} cursor={} conditional={}",
             d(*interval),
-            if *schedule == PollSchedule::FixedRate { "fixed-rate" } else { "fixed-delay" },
-            if *cursor == PollCursor::Since { "since" } else { "latest" },
+            if *schedule == PollSchedule::FixedRate {
+                "fixed-rate"
+            } else {
+                "fixed-delay"
+            },
+            if *cursor == PollCursor::Since {
+                "since"
+            } else {
+                "latest"
+            },
             conditional
         ),
         Strategy::LongPoll { cursor, wait } => format!(
             "cursor={} wait={}",
-            if *cursor == LongPollCursor::Since { "since" } else { "none" },
+            if *cursor == LongPollCursor::Since {
+                "since"
+            } else {
+                "none"
+            },
             d(*wait)
         ),
-        Strategy::Sse { resume, read_timeout } => format!("resume={resume} read_timeout={}", d(*read_timeout)),
-        Strategy::WebSocket { format, heartbeat, heartbeat_misses, resume } => format!(
+        Strategy::Sse {
+            resume,
+            read_timeout,
+        } => format!("resume={resume} read_timeout={}", d(*read_timeout)),
+        Strategy::WebSocket {
+            format,
+            heartbeat,
+            heartbeat_misses,
+            resume,
+        } => format!(
             "format={} heartbeat={} heartbeat_misses={heartbeat_misses} resume={resume}",
-            if *format == WsFormat::Text { "text" } else { "binary" },
+            if *format == WsFormat::Text {
+                "text"
+            } else {
+                "binary"
+            },
             heartbeat.map(d).unwrap_or_else(|| "off".into())
         ),
-        Strategy::Beacon { rate, payload_bytes } => format!("rate={rate} payload_bytes={payload_bytes}"),
-        Strategy::Chat { publish_via, rate, payload_bytes } => format!(
+        Strategy::Beacon {
+            rate,
+            payload_bytes,
+        } => format!("rate={rate} payload_bytes={payload_bytes}"),
+        Strategy::Chat {
+            publish_via,
+            rate,
+            payload_bytes,
+        } => format!(
             "publish_via={} rate={rate} payload_bytes={payload_bytes}",
-            if *publish_via == PublishVia::WebSocket { "websocket" } else { "post" }
+            if *publish_via == PublishVia::WebSocket {
+                "websocket"
+            } else {
+                "post"
+            }
         ),
     }
 }
@@ -433,7 +587,11 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
     }
 }
 
-type Sampled = (Vec<TimeseriesRow>, Vec<IntervalHistogram>, Vec<CounterValues>);
+type Sampled = (
+    Vec<TimeseriesRow>,
+    Vec<IntervalHistogram>,
+    Vec<CounterValues>,
+);
 
 /// Every second (aligned on the window start): one timeseries row per group, and
 /// from the window start on, one hlog interval per group and tag. Also returns each
@@ -464,18 +622,30 @@ async fn sample(
             _ = tokio::time::sleep_until(clock.instant(next)) => false,
             _ = done.cancelled() => true,
         };
-        let at = if last { clock.now_ns().max(prev + 1) } else { next };
+        let at = if last {
+            clock.now_ns().max(prev + 1)
+        } else {
+            next
+        };
         let published = stats.published.load(Relaxed);
         let second = (prev as i128 - window_start as i128).div_euclid(SECOND_NS as i128) as i64;
         for (gi, g) in groups.iter().enumerate() {
             let now_values = g.counters.values();
             let d = now_values.since(&prev_values[gi]);
-            let (hc, hu) = g.hists.lock().expect("histogram lock never poisoned").take_interval();
+            let (hc, hu) = g
+                .hists
+                .lock()
+                .expect("histogram lock never poisoned")
+                .take_interval();
             rows.push(TimeseriesRow {
                 second,
                 group: g.name.clone(),
                 deliveries: d.deliveries,
-                p99_us: if hc.is_empty() { 0 } else { hc.value_at_quantile(0.99) },
+                p99_us: if hc.is_empty() {
+                    0
+                } else {
+                    hc.value_at_quantile(0.99)
+                },
                 open_connections: now_values.open,
                 bytes_up: d.bytes_up,
                 bytes_down: d.bytes_down,
@@ -485,7 +655,12 @@ async fn sample(
             if prev >= window_start {
                 let start_ms = prev / 1_000_000;
                 let duration_ms = (at - prev) / 1_000_000;
-                intervals.push(IntervalHistogram { tag: g.name.clone(), start_ms, duration_ms, histogram: hc });
+                intervals.push(IntervalHistogram {
+                    tag: g.name.clone(),
+                    start_ms,
+                    duration_ms,
+                    histogram: hc,
+                });
                 intervals.push(IntervalHistogram {
                     tag: format!("{}.uncorrected", g.name),
                     start_ms,

@@ -761,9 +761,7 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ScenarioErro
                     }
                     Err(_) => items
                         .iter()
-                        .position(|it| {
-                            it.get("name").and_then(|n| n.as_str()) == Some(part)
-                        })
+                        .position(|it| it.get("name").and_then(|n| n.as_str()) == Some(part))
                         .ok_or_else(|| {
                             err(format!(
                                 "no entry named {part:?}: use an index from 0 or a group name"
@@ -787,7 +785,6 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ScenarioErro
     Ok(())
 }
 
-
 fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let bad = |key: &str, message: String| ScenarioError::Invalid {
         path: origin.to_string(),
@@ -795,13 +792,18 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
         line: find_key_line(text, key),
         message,
     };
-    let dur = |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ScenarioError> {
+    let dur = |key: &str,
+               v: &Option<String>,
+               default: Duration|
+     -> Result<Duration, ScenarioError> {
         match v {
             None => Ok(default),
             Some(s) => humantime::parse_duration(s.trim()).map_err(|e| {
                 bad(
                     key,
-                    format!("{s:?} is not a duration ({e}): write it like \"20s\", \"500ms\" or \"2m\""),
+                    format!(
+                        "{s:?} is not a duration ({e}): write it like \"20s\", \"500ms\" or \"2m\""
+                    ),
                 )
             }),
         }
@@ -810,7 +812,12 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
         .name
         .clone()
         .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| bad("name", "missing: every scenario needs a name, e.g. name = \"smoke\"".into()))?;
+        .ok_or_else(|| {
+            bad(
+                "name",
+                "missing: every scenario needs a name, e.g. name = \"smoke\"".into(),
+            )
+        })?;
     let description = raw.description.clone().unwrap_or_default();
     let duration = dur("duration", &raw.duration, Duration::from_secs(10))?;
     if duration.is_zero() {
@@ -825,7 +832,9 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
     if !(rate > 0.0 && rate <= 1_000_000.0) {
         return Err(bad(
             "publisher.rate",
-            format!("{rate} is not allowed: use events per second, more than 0 and at most 1000000"),
+            format!(
+                "{rate} is not allowed: use events per second, more than 0 and at most 1000000"
+            ),
         ));
     }
     let payload_bytes = rp.payload_bytes.unwrap_or(256);
@@ -837,7 +846,10 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
     }
     let topics = rp.topics.unwrap_or(1);
     if topics == 0 || topics > 10_000 {
-        return Err(bad("publisher.topics", format!("{topics} is not allowed: use 1..=10000")));
+        return Err(bad(
+            "publisher.topics",
+            format!("{topics} is not allowed: use 1..=10000"),
+        ));
     }
     let pattern = match rp.pattern.as_deref().unwrap_or("constant") {
         "constant" => Pattern::Constant,
@@ -903,12 +915,22 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
         }
         let clients = g.clients.unwrap_or(1);
         if clients > 100_000 {
-            return Err(bad(&k("clients"), format!("{clients} is too many: use at most 100000")));
+            return Err(bad(
+                &k("clients"),
+                format!("{clients} is too many: use at most 100000"),
+            ));
         }
         let ramp_up = dur(&k("ramp_up"), &g.ramp_up, Duration::ZERO)?;
         // Which option keys each strategy accepts.
         let allowed: &[&str] = match strategy_name.as_str() {
-            "poll" => &["interval", "schedule", "cursor", "conditional", "limit", "max_in_flight"],
+            "poll" => &[
+                "interval",
+                "schedule",
+                "cursor",
+                "conditional",
+                "limit",
+                "max_in_flight",
+            ],
             "long-poll" => &["cursor", "wait"],
             "sse" => &["resume", "read_timeout"],
             "websocket" => &["format", "heartbeat", "heartbeat_misses", "resume"],
@@ -956,7 +978,10 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
             if r > 0.0 && r <= 100_000.0 {
                 Ok(r)
             } else {
-                Err(bad(&k("rate"), format!("{r} is not allowed: use a rate per client per second, more than 0")))
+                Err(bad(
+                    &k("rate"),
+                    format!("{r} is not allowed: use a rate per client per second, more than 0"),
+                ))
             }
         };
         let strategy = match strategy_name.as_str() {
@@ -973,7 +998,9 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
                         other => {
                             return Err(bad(
                                 &k("schedule"),
-                                format!("{other:?} is not allowed: use \"fixed-rate\" (setInterval) or \"fixed-delay\" (setTimeout)"),
+                                format!(
+                                    "{other:?} is not allowed: use \"fixed-rate\" (setInterval) or \"fixed-delay\" (setTimeout)"
+                                ),
                             ));
                         }
                     },
@@ -983,7 +1010,9 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
                         other => {
                             return Err(bad(
                                 &k("cursor"),
-                                format!("{other:?} is not allowed for poll: use \"since\" (log) or \"latest\" (state)"),
+                                format!(
+                                    "{other:?} is not allowed for poll: use \"since\" (log) or \"latest\" (state)"
+                                ),
                             ));
                         }
                     },
@@ -999,7 +1028,9 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
                     other => {
                         return Err(bad(
                             &k("cursor"),
-                            format!("{other:?} is not allowed for long-poll: use \"since\" or \"none\" (naive)"),
+                            format!(
+                                "{other:?} is not allowed for long-poll: use \"since\" or \"none\" (naive)"
+                            ),
                         ));
                     }
                 },
@@ -1112,7 +1143,6 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1143,7 +1173,10 @@ clients = 2
         assert_eq!(s.duration(), Duration::from_secs(3));
         assert_eq!(s.groups().len(), 2);
         let resolved = s.to_resolved_toml();
-        assert!(resolved.contains("schedule = \"fixed-delay\""), "{resolved}");
+        assert!(
+            resolved.contains("schedule = \"fixed-delay\""),
+            "{resolved}"
+        );
         let again = Scenario::from_toml_str(&resolved, "resolved", &[]).expect("round trip");
         assert_eq!(again.to_resolved_toml(), resolved);
     }
@@ -1151,7 +1184,9 @@ clients = 2
     #[test]
     fn unknown_key_names_line_and_allowed() {
         let text = MINI.replace("clients = 2", "clients = 2\nheartbeet = \"1s\"");
-        let e = Scenario::from_toml_str(&text, "mini.toml", &[]).unwrap_err().to_string();
+        let e = Scenario::from_toml_str(&text, "mini.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mini.toml line 18"), "{e}");
         assert!(e.contains("heartbeet"), "{e}");
     }
@@ -1159,7 +1194,9 @@ clients = 2
     #[test]
     fn wrong_option_for_strategy() {
         let text = MINI.replace("clients = 2", "clients = 2\ninterval = \"1s\"");
-        let e = Scenario::from_toml_str(&text, "mini.toml", &[]).unwrap_err().to_string();
+        let e = Scenario::from_toml_str(&text, "mini.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 18"), "{e}");
         assert!(e.contains("group.1.interval"), "{e}");
         assert!(e.contains("resume, read_timeout"), "{e}");
@@ -1168,7 +1205,9 @@ clients = 2
     #[test]
     fn bad_duration() {
         let text = MINI.replace("\"3s\"", "\"three\"");
-        let e = Scenario::from_toml_str(&text, "mini.toml", &[]).unwrap_err().to_string();
+        let e = Scenario::from_toml_str(&text, "mini.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 4") && e.contains("duration"), "{e}");
     }
 

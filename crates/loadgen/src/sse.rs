@@ -15,7 +15,12 @@ use crate::recorder::ClientRecorder;
 use crate::scenario::CursorStyle;
 
 /// Runs one SSE client until the run ends; returns its recorder.
-pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, resume: bool, read_timeout: Duration) -> ClientRecorder {
+pub(crate) async fn run(
+    mut ctx: ClientCtx,
+    mut rec: ClientRecorder,
+    resume: bool,
+    read_timeout: Duration,
+) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let mut last_id: Option<String> = None;
     let mut first = true;
@@ -25,13 +30,28 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, resume: boo
             ctx.count_reconnect();
         }
         first = false;
-        let result = stream_once(&ctx, &mut rec, resume, read_timeout, &mut last_id, &mut connected_once, &mut backoff).await;
+        let result = stream_once(
+            &ctx,
+            &mut rec,
+            resume,
+            read_timeout,
+            &mut last_id,
+            &mut connected_once,
+            &mut backoff,
+        )
+        .await;
         rec.flush();
         match result {
             Ok(()) if ctx.done.is_cancelled() => break,
             Ok(()) => {
                 // The server ended the stream: count it, then reconnect.
-                if !ctx.fail(&ClientError::Http("stream closed by server".into()), &mut backoff).await {
+                if !ctx
+                    .fail(
+                        &ClientError::Http("stream closed by server".into()),
+                        &mut backoff,
+                    )
+                    .await
+                {
                     break;
                 }
             }
@@ -79,9 +99,12 @@ async fn stream_once(
         }
     };
     ctx.count_request();
-    let resp = tokio::time::timeout(Duration::from_secs(10), conn.send(Method::GET, &path, &headers, None))
-        .await
-        .map_err(|_| ClientError::Timeout)??;
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.send(Method::GET, &path, &headers, None),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout)??;
     if resp.status() != 200 {
         return Err(ClientError::Status(resp.status().as_u16()));
     }
@@ -97,14 +120,20 @@ async fn stream_once(
         };
         let Some(frame) = frame else { return Ok(()) };
         let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         let now = ctx.group.clock.now_ns();
         parser
             .feed(&data, &mut items)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         for item in items.drain(..) {
             match item {
-                SseItem::Event { event: Some(ev), data, .. } if ev == "gap" => {
+                SseItem::Event {
+                    event: Some(ev),
+                    data,
+                    ..
+                } if ev == "gap" => {
                     let _ = serde_json::from_str::<GapNotice>(&data);
                     rec.gap();
                 }

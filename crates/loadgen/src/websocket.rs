@@ -25,7 +25,11 @@ pub(crate) struct WsOpts {
 }
 
 /// Runs one WebSocket client until the run ends; returns its recorder.
-pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpts) -> ClientRecorder {
+pub(crate) async fn run(
+    mut ctx: ClientCtx,
+    mut rec: ClientRecorder,
+    opts: WsOpts,
+) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let mut last_seq: Option<u64> = None;
     let mut first = true;
@@ -45,7 +49,10 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpt
             };
             let path = open_path(&ctx, cursor, opts.format);
             ctx.count_request();
-            let ws = ctx.target.websocket(&ctx.group.counters.wire, &path).await?;
+            let ws = ctx
+                .target
+                .websocket(&ctx.group.counters.wire, &path)
+                .await?;
             connected_once = true;
             backoff.reset();
             session(&ctx, &mut rec, ws, &opts, &mut last_seq, None).await
@@ -55,7 +62,9 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpt
         if ctx.done.is_cancelled() {
             break;
         }
-        let e = result.err().unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
+        let e = result
+            .err()
+            .unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
         if !ctx.fail(&e, &mut backoff).await {
             break;
         }
@@ -66,7 +75,10 @@ pub(crate) async fn run(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: WsOpt
 /// The cursor of the first connection: the log's end, read from `latest` on a
 /// short HTTP connection. A server that picks the end of its log itself does so
 /// after the handshake, so "subscribed" would have no exact moment.
-pub(crate) async fn first_cursor(ctx: &ClientCtx, rec: &mut ClientRecorder) -> Result<u64, ClientError> {
+pub(crate) async fn first_cursor(
+    ctx: &ClientCtx,
+    rec: &mut ClientRecorder,
+) -> Result<u64, ClientError> {
     let mut conn = ctx.ensure_http(None).await?;
     let c = bootstrap_cursor(ctx, &mut conn).await?;
     rec.subscribed();
@@ -79,7 +91,11 @@ pub(crate) fn open_path(ctx: &ClientCtx, cursor: Option<u64>, format: WsFormat) 
         WsFormat::Text => "text",
         WsFormat::Binary => "binary",
     };
-    ctx.path(&ctx.endpoints.websocket.url, cursor, &[("format", format.to_string())])
+    ctx.path(
+        &ctx.endpoints.websocket.url,
+        cursor,
+        &[("format", format.to_string())],
+    )
 }
 
 /// A message to send on the socket besides heartbeats (the chat pattern's messages),

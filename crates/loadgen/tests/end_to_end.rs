@@ -9,12 +9,16 @@ use pushbench_protocol::record::{GroupSummary, RunRecord};
 use tokio_util::sync::CancellationToken;
 
 fn scenario_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name)
 }
 
 async fn start_server() -> (String, CancellationToken) {
     let server = pushbench_server::Server::new(pushbench_server::Config::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("bound");
     let token = CancellationToken::new();
     tokio::spawn(server.clone().run(listener, token.clone()));
@@ -24,9 +28,17 @@ async fn start_server() -> (String, CancellationToken) {
 async fn run_scenario(s: &Scenario) -> RunRecord {
     let (url, token) = start_server().await;
     let progress = Arc::new(Progress::default());
-    let record = run(s, RunOptions { base_url: url, embedded: true }, progress.clone(), CancellationToken::new())
-        .await
-        .expect("run succeeds");
+    let record = run(
+        s,
+        RunOptions {
+            base_url: url,
+            embedded: true,
+        },
+        progress.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("run succeeds");
     token.cancel();
     let snap = progress.snapshot();
     assert!(snap.published > 0, "progress saw publishes: {snap:?}");
@@ -34,25 +46,48 @@ async fn run_scenario(s: &Scenario) -> RunRecord {
 }
 
 fn group<'a>(r: &'a RunRecord, name: &str) -> &'a GroupSummary {
-    r.summary.groups.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("group {name}"))
+    r.summary
+        .groups
+        .iter()
+        .find(|g| g.name == name)
+        .unwrap_or_else(|| panic!("group {name}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_scenario_measures_every_strategy() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let s = Scenario::from_file(&scenario_path("smoke.toml"), &[]).expect("smoke.toml is valid");
+        let s =
+            Scenario::from_file(&scenario_path("smoke.toml"), &[]).expect("smoke.toml is valid");
         let r = run_scenario(&s).await;
         let summary = &r.summary;
-        eprintln!("{}", serde_json::to_string_pretty(summary).expect("serializes"));
+        eprintln!(
+            "{}",
+            serde_json::to_string_pretty(summary).expect("serializes")
+        );
         assert!(!summary.partial);
-        assert!(summary.publisher.published >= 25, "published {}", summary.publisher.published);
+        assert!(
+            summary.publisher.published >= 25,
+            "published {}",
+            summary.publisher.published
+        );
         assert_eq!(summary.publisher.publish_errors, 0);
 
         // Loss-free strategies: every expected event, once, in order.
-        for name in ["sse", "websocket", "websocket-binary", "long-poll", "poll", "chat"] {
+        for name in [
+            "sse",
+            "websocket",
+            "websocket-binary",
+            "long-poll",
+            "poll",
+            "chat",
+        ] {
             let g = group(&r, name);
             assert!(g.expected > 0, "{name}: expected {}", g.expected);
-            assert_eq!((g.lost, g.duplicates, g.reordered), (0, 0, 0), "{name}: {g:?}");
+            assert_eq!(
+                (g.lost, g.duplicates, g.reordered),
+                (0, 0, 0),
+                "{name}: {g:?}"
+            );
             assert_eq!(g.delivered, g.expected, "{name}");
             assert_eq!(g.coherence, 1.0, "{name}");
             assert!(g.latency_us.count > 0 && g.latency_us.p50 > 0, "{name}");
@@ -61,19 +96,41 @@ async fn smoke_scenario_measures_every_strategy() {
         // State polling slower than the publisher sees only some events.
         let latest = group(&r, "poll-latest");
         assert!(latest.coherence < 1.0 && latest.delivered > 0, "{latest:?}");
-        assert!(latest.not_modified > 0 || latest.empty_responses > 0, "{latest:?}");
+        assert!(
+            latest.not_modified > 0 || latest.empty_responses > 0,
+            "{latest:?}"
+        );
         // Beacons upload.
         let beacon = group(&r, "beacon");
         assert!(beacon.uploads > 0 && beacon.bytes_up > 0, "{beacon:?}");
         // Bytes per event: polling > long polling > SSE > WebSocket.
         let bpe = |n: &str| group(&r, n).wire_bytes_per_event;
-        assert!(bpe("poll") > bpe("long-poll"), "poll {} long-poll {}", bpe("poll"), bpe("long-poll"));
-        assert!(bpe("long-poll") > bpe("sse"), "long-poll {} sse {}", bpe("long-poll"), bpe("sse"));
-        assert!(bpe("sse") > bpe("websocket-binary"), "sse {} websocket-binary {}", bpe("sse"), bpe("websocket-binary"));
+        assert!(
+            bpe("poll") > bpe("long-poll"),
+            "poll {} long-poll {}",
+            bpe("poll"),
+            bpe("long-poll")
+        );
+        assert!(
+            bpe("long-poll") > bpe("sse"),
+            "long-poll {} sse {}",
+            bpe("long-poll"),
+            bpe("sse")
+        );
+        assert!(
+            bpe("sse") > bpe("websocket-binary"),
+            "sse {} websocket-binary {}",
+            bpe("sse"),
+            bpe("websocket-binary")
+        );
 
         // Records for the report.
         assert!(!r.timeseries.is_empty());
-        assert!(r.intervals.iter().any(|i| i.tag == "sse" && !i.histogram.is_empty()));
+        assert!(
+            r.intervals
+                .iter()
+                .any(|i| i.tag == "sse" && !i.histogram.is_empty())
+        );
         assert!(r.intervals.iter().any(|i| i.tag == "sse.uncorrected"));
         assert!(r.histograms.contains_key("websocket"));
         assert!(r.scenario_toml.contains("name = \"smoke\""));
@@ -88,17 +145,28 @@ async fn fast_publisher_naive_long_poll_loses_cursor_strategies_do_not() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let s = Scenario::from_file(
             &scenario_path("smoke.toml"),
-            &["publisher.rate=200".into(), "publisher.pattern=poisson".into(), "duration=\"2s\"".into()],
+            &[
+                "publisher.rate=200".into(),
+                "publisher.pattern=poisson".into(),
+                "duration=\"2s\"".into(),
+            ],
         )
         .expect("smoke.toml with overrides is valid");
         let r = run_scenario(&s).await;
         let naive = group(&r, "long-poll-naive");
-        assert!(naive.expected > 0 && naive.lost > 0, "naive long poll under 200 ev/s: {naive:?}");
+        assert!(
+            naive.expected > 0 && naive.lost > 0,
+            "naive long poll under 200 ev/s: {naive:?}"
+        );
         assert!(naive.coherence < 1.0);
         for name in ["sse", "websocket", "websocket-binary", "long-poll", "poll"] {
             let g = group(&r, name);
             assert!(g.expected > 0, "{name}");
-            assert_eq!((g.lost, g.duplicates, g.reordered), (0, 0, 0), "{name}: {g:?}");
+            assert_eq!(
+                (g.lost, g.duplicates, g.reordered),
+                (0, 0, 0),
+                "{name}: {g:?}"
+            );
         }
         let latest = group(&r, "poll-latest");
         assert!(latest.coherence < 0.5, "{latest:?}");
@@ -115,14 +183,22 @@ fn every_shipped_scenario_is_valid_and_described() {
         let path = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
             let s = Scenario::from_file(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-            assert!(s.description().len() > 40, "{} needs a description", path.display());
-            let again = Scenario::from_toml_str(&s.to_resolved_toml(), "resolved", &[]).expect("resolved TOML parses");
+            assert!(
+                s.description().len() > 40,
+                "{} needs a description",
+                path.display()
+            );
+            let again = Scenario::from_toml_str(&s.to_resolved_toml(), "resolved", &[])
+                .expect("resolved TOML parses");
             assert_eq!(again.to_resolved_toml(), s.to_resolved_toml());
             names.push(s.name().to_string());
         }
     }
     for want in ["smoke", "quickstart", "ticker", "chat", "fanout"] {
-        assert!(names.iter().any(|n| n == want), "scenarios/{want}.toml is missing");
+        assert!(
+            names.iter().any(|n| n == want),
+            "scenarios/{want}.toml is missing"
+        );
     }
 }
 
@@ -160,7 +236,8 @@ async fn quickstart_full_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_returns_partial_results() {
     tokio::time::timeout(Duration::from_secs(20), async {
-        let s = Scenario::from_file(&scenario_path("smoke.toml"), &["duration=\"30s\"".into()]).expect("valid");
+        let s = Scenario::from_file(&scenario_path("smoke.toml"), &["duration=\"30s\"".into()])
+            .expect("valid");
         let (url, token) = start_server().await;
         let stop = CancellationToken::new();
         let progress = Arc::new(Progress::default());
@@ -180,15 +257,31 @@ async fn stop_returns_partial_results() {
             })
         };
         let started = std::time::Instant::now();
-        let r = run(&s, RunOptions { base_url: url, embedded: true }, progress.clone(), stop).await.expect("run");
+        let r = run(
+            &s,
+            RunOptions {
+                base_url: url,
+                embedded: true,
+            },
+            progress.clone(),
+            stop,
+        )
+        .await
+        .expect("run");
         stopper.await.expect("stopper");
         token.cancel();
-        assert!(started.elapsed() < Duration::from_secs(10), "stopped long before the 30 s window");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "stopped long before the 30 s window"
+        );
         assert!(r.summary.partial);
         assert!(r.summary.partial_reason.is_some());
         assert!(r.summary.duration_s < 5.0, "{}", r.summary.duration_s);
         let sse = group(&r, "sse");
-        assert!(sse.delivered > 0 && sse.duplicates == 0 && sse.reordered == 0, "{sse:?}");
+        assert!(
+            sse.delivered > 0 && sse.duplicates == 0 && sse.reordered == 0,
+            "{sse:?}"
+        );
         assert!(progress.snapshot().open_connections == 0 || r.summary.partial);
     })
     .await
@@ -235,14 +328,26 @@ url = "/topics/{{topic}}/events?wait={{wait}}&since={{cursor}}"
         let s = Scenario::from_toml_str(&text, "target.toml", &[]).expect("valid target scenario");
         assert_eq!(s.target(), Some(url.as_str()));
         assert!(s.to_resolved_toml().contains("cursor = \"query\""));
-        let r = run(&s, RunOptions { base_url: url, embedded: false }, Arc::new(Progress::default()), CancellationToken::new())
-            .await
-            .expect("run");
+        let r = run(
+            &s,
+            RunOptions {
+                base_url: url,
+                embedded: false,
+            },
+            Arc::new(Progress::default()),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("run");
         token.cancel();
         for name in ["sse", "websocket", "long-poll"] {
             let g = group(&r, name);
             assert!(g.expected > 0, "{name}");
-            assert_eq!((g.lost, g.duplicates, g.reordered, g.errors), (0, 0, 0, 0), "{name}: {g:?}");
+            assert_eq!(
+                (g.lost, g.duplicates, g.reordered, g.errors),
+                (0, 0, 0, 0),
+                "{name}: {g:?}"
+            );
         }
     })
     .await
@@ -257,7 +362,15 @@ async fn unreachable_target_is_an_error() {
     let s = Scenario::from_file(&scenario_path("smoke.toml"), &[]).expect("valid");
     let e = tokio::time::timeout(
         Duration::from_secs(10),
-        run(&s, RunOptions { base_url: format!("http://{addr}"), embedded: false }, Arc::new(Progress::default()), CancellationToken::new()),
+        run(
+            &s,
+            RunOptions {
+                base_url: format!("http://{addr}"),
+                embedded: false,
+            },
+            Arc::new(Progress::default()),
+            CancellationToken::new(),
+        ),
     )
     .await
     .expect("fails fast")
