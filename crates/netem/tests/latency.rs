@@ -39,14 +39,19 @@ async fn added_latency_matches_configuration_per_direction() {
             "a round trip beat the added latency: {proxied:?}"
         );
         let added = median(&mut proxied).saturating_sub(median(&mut direct));
-        eprintln!(
-            "asked {asked:?}, added {added:?} (median of {SAMPLES}), min {:?}",
-            proxied[0]
-        );
-        // The median within 1 ms below and 3 ms above (this machine is shared).
+        // Sorted by `median`. Scheduling noise on a busy machine only ever adds
+        // delay, so the fastest round trip shows the proxy's own accuracy.
+        let best = proxied[0].saturating_sub(direct[0]);
+        eprintln!("asked {asked:?}, added {added:?} (median of {SAMPLES}), {best:?} (fastest)");
+        let ms = Duration::from_millis;
         assert!(
-            added + Duration::from_millis(1) >= asked && added <= asked + Duration::from_millis(3),
-            "added {added:?} for {asked:?}"
+            best + ms(2) >= asked && best <= asked + ms(2),
+            "added {best:?} (fastest) for {asked:?}"
+        );
+        // The median too, with room for a machine shared with compilers.
+        assert!(
+            added + ms(1) >= asked && added <= asked + ms(10),
+            "added {added:?} (median) for {asked:?}"
         );
     })
     .await;
@@ -123,10 +128,11 @@ async fn loss_is_a_retransmission_stall() {
         let c = proxy.counters();
         assert!(c.down.retransmission_stalls > 0);
         assert_eq!(c.up.retransmission_stalls, 0);
-        assert_eq!(
-            c.down.bytes_written, c.down.bytes_read,
-            "loss never drops bytes"
-        );
+        eventually(|| {
+            let c = proxy.counters();
+            (c.down.bytes_written == c.down.bytes_read).then_some(())
+        })
+        .await; // loss never drops bytes
     })
     .await;
 }
@@ -137,29 +143,26 @@ async fn connection_setup_costs_one_round_trip() {
         let echo = echo_upstream().await;
         let rtt = Duration::from_millis(60);
         let mut imp = both(|l| l.latency = rtt / 2);
-        let proxy = common::proxy(echo, imp, 1).await;
-        // Connect and one exchange: handshake RTT + request/response RTT.
-        let start = std::time::Instant::now();
-        let mut stream = connect(proxy.local_addr()).await;
-        echo_rtt(&mut stream, 8).await;
-        let first = start.elapsed();
-        eprintln!("connect + first exchange: {first:?}");
-        assert!(
-            first + Duration::from_millis(2) >= 2 * rtt
-                && first <= 2 * rtt + Duration::from_millis(5),
-            "{first:?}"
-        );
-        // Without the handshake charge, only the exchange's RTT.
-        imp.handshake = false;
-        let proxy = common::proxy(echo, imp, 1).await;
-        let start = std::time::Instant::now();
-        let mut stream = connect(proxy.local_addr()).await;
-        echo_rtt(&mut stream, 8).await;
-        let first = start.elapsed();
-        assert!(
-            first + Duration::from_millis(2) >= rtt && first <= rtt + Duration::from_millis(5),
-            "{first:?}"
-        );
+        let ms = Duration::from_millis;
+        for (handshake, expected) in [(true, 2 * rtt), (false, rtt)] {
+            imp.handshake = handshake;
+            let proxy = common::proxy(echo, imp, 1).await;
+            // Connect and one exchange: the handshake's RTT (if charged) + one RTT.
+            let mut samples = Vec::new();
+            for _ in 0..5 {
+                let start = std::time::Instant::now();
+                let mut stream = connect(proxy.local_addr()).await;
+                echo_rtt(&mut stream, 8).await;
+                samples.push(start.elapsed());
+            }
+            samples.sort();
+            eprintln!("handshake {handshake}: connect + first exchange {samples:?}");
+            // Noise only adds delay: the fastest sample shows the proxy's accuracy.
+            assert!(
+                samples[0] + ms(2) >= expected && samples[0] <= expected + ms(3),
+                "{samples:?}"
+            );
+        }
     })
     .await;
 }
