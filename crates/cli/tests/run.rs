@@ -267,3 +267,68 @@ fn interrupt_writes_partial_results() {
         assert!(out.join(file).exists(), "{file} missing after Ctrl-C");
     }
 }
+
+/// `--target` measures a server that is not in-process: here `pushbench serve` as a
+/// separate process on a free port.
+#[test]
+fn target_measures_a_separate_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pushbench"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The server logs "listening on http://127.0.0.1:PORT" (possibly in colour).
+    let stderr = server.0.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let rest = &line[at + "http://127.0.0.1:".len()..];
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let _ = tx.send(format!("http://127.0.0.1:{port}"));
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("pushbench serve reports its address within 30 s");
+
+    let tmp = TempDir::new("target");
+    let out = tmp.path().join("run");
+    pushbench()
+        .arg("run")
+        .arg(scenario("smoke.toml"))
+        .args(["--target", &url, "--duration", "2s", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(url.as_str()));
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["embedded_server"], false, "{summary:#}");
+    assert_eq!(summary["target"], url.as_str());
+    let sse = summary["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["strategy"] == "sse")
+        .expect("smoke has an SSE group");
+    assert!(sse["delivered"].as_u64().unwrap() > 0, "{sse:#}");
+    drop(server);
+}
