@@ -13,8 +13,8 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use pushbench_protocol::wire::{SSE_HEARTBEAT, sse_gap, sse_retry};
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Strategy;
 use crate::query::Query;
@@ -39,11 +39,14 @@ pub fn handle(
     let cursor = stream_cursor(req.headers(), query)?;
     let topic = ctx.app.topic(topic)?;
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE_FRAMES);
-    ctx.tracker.spawn(produce(ctx.clone(), topic, cursor, tx));
-    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+    // Dropped with the body, so the producer can tell when hyper is done with it.
+    let (body_alive, body_gone) = oneshot::channel::<()>();
+    ctx.tracker
+        .spawn(produce(ctx.clone(), topic, cursor, tx, body_gone));
+    let frames = futures_util::stream::unfold((rx, body_alive), |(mut rx, alive)| async move {
         rx.recv()
             .await
-            .map(|b| (Ok::<_, io::Error>(Frame::data(b)), rx))
+            .map(|b| (Ok::<_, io::Error>(Frame::data(b)), (rx, alive)))
     });
     let mut res = Response::new(StreamBody::new(frames).boxed_unsync());
     *res.status_mut() = StatusCode::OK;
@@ -62,6 +65,8 @@ enum Stop {
     Gone,
     /// The socket did not drain in time.
     Slow,
+    /// The stream fell out of the retained log; the gap notice is queued.
+    Lagged,
 }
 
 async fn send(ctx: &Ctx, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), Stop> {
@@ -75,7 +80,13 @@ async fn send(ctx: &Ctx, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), S
     }
 }
 
-async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sender<Bytes>) {
+async fn produce(
+    ctx: Ctx,
+    topic: Arc<Topic>,
+    cursor: Option<u64>,
+    tx: mpsc::Sender<Bytes>,
+    body_gone: oneshot::Receiver<()>,
+) {
     let metrics = &ctx.app.metrics;
     let _open = metrics.open(Strategy::Sse);
     let heartbeat = ctx.app.config.sse_heartbeat;
@@ -110,7 +121,7 @@ async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sen
                     send(&ctx, &tx, frame).await?;
                     if resumed {
                         // A connected stream fell out of the retained log: it is too slow.
-                        return Err(Stop::Slow);
+                        return Err(Stop::Lagged);
                     }
                     // A resume from an old cursor (or one ahead of a reset log): say what
                     // was missed, go on from the oldest event kept. Not from 0: once the
@@ -133,9 +144,27 @@ async fn produce(ctx: Ctx, topic: Arc<Topic>, cursor: Option<u64>, tx: mpsc::Sen
         }
     }
     .await;
-    if let Err(Stop::Slow) = result {
-        metrics.slow_consumer_closes.fetch_add(1, Relaxed);
-        tracing::info!(cursor, "closing a slow SSE consumer");
-        ctx.abort.cancel();
+    match result {
+        Err(Stop::Slow) => {
+            metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+            tracing::info!(cursor, "closing a slow SSE consumer");
+            ctx.abort.cancel();
+        }
+        Err(Stop::Lagged) => {
+            metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+            tracing::info!(
+                cursor,
+                "ending an SSE stream that fell out of the retained log"
+            );
+            // Its socket drains, so end the body after what is queued, the gap notice
+            // last: aborting here would drop the notice and the client would never be
+            // told. A socket that stops draining now is dropped after the timeout.
+            drop(tx);
+            let timeout = ctx.app.config.slow_consumer_timeout;
+            if tokio::time::timeout(timeout, body_gone).await.is_err() {
+                ctx.abort.cancel();
+            }
+        }
+        Ok(()) | Err(Stop::Gone) => {}
     }
 }

@@ -164,7 +164,17 @@ impl TestServer {
 
     /// Opens an SSE stream, whatever the status.
     pub async fn sse_raw(&self, path: &str, headers: &[(&str, &str)]) -> Sse {
-        let mut conn = self.connect().await;
+        Sse::open(self.connect().await, path, headers).await
+    }
+
+    /// Opens an SSE stream on a socket with a small receive buffer.
+    pub async fn sse_small(&self, path: &str) -> Sse {
+        Sse::open(Conn::connect_small(self.addr).await, path, &[]).await
+    }
+}
+
+impl Sse {
+    async fn open(mut conn: Conn, path: &str, headers: &[(&str, &str)]) -> Sse {
         let mut all = vec![("Accept", "text/event-stream")];
         all.extend_from_slice(headers);
         conn.send(&request_bytes("GET", path, &all, None)).await;
@@ -177,7 +187,9 @@ impl TestServer {
             end: None,
         }
     }
+}
 
+impl TestServer {
     /// A tokio-tungstenite client on `path` (e.g. `/topics/t/ws?since=0`).
     pub async fn ws(&self, path: &str) -> Ws {
         let stream = TcpStream::connect(self.addr).await.expect("connect");
@@ -717,4 +729,66 @@ impl RawWs {
             }
         }
     }
+}
+
+/// Reads an SSE stream until event `last` arrives; returns `(seq, data)` of every
+/// event, in arrival order. Heartbeats and `retry:` are skipped; a gap is an error.
+pub async fn collect_sse(sse: &mut Sse, last: u64) -> Vec<(u64, String)> {
+    let mut got = Vec::new();
+    while got.last().is_none_or(|(seq, _)| *seq < last) {
+        let (id, event, data) = sse
+            .next_event()
+            .await
+            .unwrap_or_else(|| panic!("the stream ended after {} events", got.len()));
+        assert_eq!(event, None, "no gap expected: {data}");
+        let seq = id
+            .expect("events carry an id")
+            .parse()
+            .expect("id is a seq");
+        got.push((seq, data));
+    }
+    got
+}
+
+/// Reads a WebSocket until event `last` arrives; returns `(seq, data)` of every
+/// event, text or binary, in arrival order.
+pub async fn collect_ws(ws: &mut Ws, last: u64) -> Vec<(u64, String)> {
+    use pushbench_protocol::wire::{ServerMessage, decode_binary, decode_text};
+    let mut got = Vec::new();
+    while got.last().is_none_or(|(seq, _)| *seq < last) {
+        let msg = ws_next(ws)
+            .await
+            .unwrap_or_else(|| panic!("the socket ended after {} events", got.len()));
+        let decoded = match &msg {
+            Message::Text(t) => decode_text(t.as_str()).expect("decodes"),
+            Message::Binary(b) => decode_binary(b).expect("decodes"),
+            other => panic!("unexpected {other:?}"),
+        };
+        match decoded {
+            ServerMessage::Event { seq, data } => {
+                got.push((seq, String::from_utf8(data.to_vec()).expect("UTF-8 JSON")));
+            }
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+    got
+}
+
+/// Publishes each body in turn on one keep-alive connection; returns the seqs.
+pub async fn publish_all(
+    addr: SocketAddr,
+    topic: &str,
+    bodies: impl IntoIterator<Item = String>,
+) -> Vec<u64> {
+    let mut c = Conn::connect(addr).await;
+    let path = format!("/topics/{topic}/events");
+    let mut seqs = Vec::new();
+    for body in bodies {
+        c.send(&request_bytes("POST", &path, &[], Some(body.as_bytes())))
+            .await;
+        let r = c.read_response(false).await;
+        assert_eq!(r.status, 201, "publish answered {}", r.text());
+        seqs.push(r.json()["seq"].as_u64().expect("seq"));
+    }
+    seqs
 }
