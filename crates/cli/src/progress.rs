@@ -53,7 +53,8 @@ pub async fn show(progress: Arc<Progress>, timeline: Timeline, done: Cancellatio
     ticker.tick().await; // the first tick is immediate
     // Recent readings: deliveries/s is taken over the last second (terminal) or since
     // the previous line (plain), so the figure neither jitters nor lags.
-    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut recent: VecDeque<(Instant, u64)> =
+        VecDeque::from([(Instant::now(), progress.snapshot().delivered)]);
     loop {
         tokio::select! {
             _ = done.cancelled() => break,

@@ -102,9 +102,11 @@ pub fn render(summary: &Summary) -> String {
             summary.partial_reason.as_deref().unwrap_or("stopped early")
         ));
     }
-    if summary.loadgen.saturated {
+    // The load generator usually says why it was saturated; add the bare fact only
+    // when it did not.
+    if summary.loadgen.saturated && !summary.warnings.iter().any(|w| w.contains("saturated")) {
         warnings.push(format!(
-            "the load generator was saturated (CPU {:.0}% of the machine): latencies may be its own, not the server's",
+            "the load generator was saturated (its CPU: {:.0}% of the machine): latencies may include its own delays",
             summary.loadgen.cpu_share * 100.0
         ));
     }
@@ -248,5 +250,31 @@ mod tests {
             text.contains("warning: partial run: interrupted (Ctrl-C)"),
             "{text}"
         );
+    }
+}
+
+#[cfg(test)]
+mod saturation_tests {
+    use super::*;
+    use pushbench_protocol::record::LoadgenHealth;
+
+    #[test]
+    fn saturation_is_said_once() {
+        let mut summary = Summary {
+            loadgen: LoadgenHealth {
+                cpu_s: 1.0,
+                cpu_share: 0.95,
+                saturated: true,
+            },
+            ..Default::default()
+        };
+        let text = render(&summary);
+        assert!(
+            text.contains("warning: the load generator was saturated (its CPU: 95%"),
+            "{text}"
+        );
+        summary.warnings = vec!["publisher lag: the load generator is saturated".into()];
+        let text = render(&summary);
+        assert_eq!(text.matches("saturated").count(), 1, "{text}");
     }
 }
