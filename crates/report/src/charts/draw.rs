@@ -132,10 +132,21 @@ pub struct PointSet {
     pub label: String,
     /// Color.
     pub color: RGBColor,
-    /// Draw as crosses (to stand out) instead of dots.
-    pub cross: bool,
+    /// Marker shape.
+    pub marker: Marker,
     /// The points.
     pub points: Vec<(f64, f64)>,
+}
+
+/// How a point is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Marker {
+    /// A filled dot.
+    Dot,
+    /// A cross, to stand out.
+    Cross,
+    /// A hollow ring.
+    Ring,
 }
 
 /// Points on one panel.
@@ -340,6 +351,7 @@ where
             }
         })
         .y_label_formatter(&|y| short_number(*y))
+        .light_line_style(TRANSPARENT)
         .y_desc(&b.y_desc)
         .axis_desc_style((FONT, DESC_PX))
         .label_style((FONT, LABEL_PX))
@@ -442,8 +454,8 @@ where
     let x0 = sx0;
     match (l.x_axis, l.y_log) {
         (XAxis::Nines, true) => {
-            let top = x1.ceil().max(1.0);
-            let keys: Vec<f64> = (0..=top as i32).map(f64::from).collect();
+            let top = x1.max(1.0);
+            let keys: Vec<f64> = (0..=top.floor() as i32).map(f64::from).collect();
             let y0 = (y0.max(1e-3) / 1.5).max(1e-3);
             let y1 = (y1 * 1.5).max(y0 * 10.0);
             lines_on(
@@ -455,8 +467,8 @@ where
             )
         }
         (XAxis::Nines, false) => {
-            let top = x1.ceil().max(1.0);
-            let keys: Vec<f64> = (0..=top as i32).map(f64::from).collect();
+            let top = x1.max(1.0);
+            let keys: Vec<f64> = (0..=top.floor() as i32).map(f64::from).collect();
             lines_on(
                 l,
                 area,
@@ -495,6 +507,7 @@ where
     let mut chart = ChartBuilder::on(area)
         .caption(&l.title, (FONT, title_px))
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(48)
         .y_label_area_size(80)
         .build_cartesian_2d(xr, yr)?;
@@ -537,24 +550,33 @@ where
     for line in &l.lines {
         let color = line.color;
         let style = color.stroke_width(3);
-        let pts = line
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite());
-        let series = if line.dashed {
-            chart.draw_series(DashedLineSeries::new(pts, 10, 6, style))?
-        } else {
-            chart.draw_series(LineSeries::new(pts, style))?
-        };
-        let dashed = line.dashed;
-        series.label(&line.label).legend(move |(x, y)| {
-            if dashed {
-                PathElement::new(vec![(x, y), (x + 8, y)], color.stroke_width(3))
-            } else {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+        // A non-finite y breaks the line (a second with no sample has no p99).
+        let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for &(x, y) in &line.points {
+            if x.is_finite() && y.is_finite() {
+                segments.last_mut().expect("never empty").push((x, y));
+            } else if !segments.last().expect("never empty").is_empty() {
+                segments.push(Vec::new());
             }
-        });
+        }
+        for (i, seg) in segments.into_iter().enumerate() {
+            let series = if line.dashed {
+                chart.draw_series(DashedLineSeries::new(seg, 10, 6, style))?
+            } else {
+                chart.draw_series(LineSeries::new(seg, style))?
+            };
+            if i > 0 || line.label.is_empty() {
+                continue;
+            }
+            let dashed = line.dashed;
+            series.label(&line.label).legend(move |(x, y)| {
+                if dashed {
+                    PathElement::new(vec![(x, y), (x + 8, y)], color.stroke_width(3))
+                } else {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                }
+            });
+        }
     }
     if l.legend && (!l.lines.is_empty() || !l.shades.is_empty()) {
         chart
@@ -599,32 +621,25 @@ where
         .draw()?;
     for s in &p.sets {
         let color = s.color;
-        let series = if s.cross {
-            chart.draw_series(
-                s.points
-                    .iter()
-                    .map(|&pt| Cross::new(pt, 6, color.stroke_width(2)).into_dyn()),
-            )?
-        } else {
-            chart.draw_series(
-                s.points
-                    .iter()
-                    .map(|&pt| Circle::new(pt, 3, color.filled()).into_dyn()),
-            )?
-        };
-        let cross = s.cross;
-        series.label(&s.label).legend(move |(x, y)| {
-            if cross {
-                Cross::new((x + 7, y), 6, color.stroke_width(2)).into_dyn()
-            } else {
-                Circle::new((x + 7, y), 4, color.filled()).into_dyn()
+        let marker = s.marker;
+        let shape = move |pt: (f64, f64)| -> DynElement<'static, DB, (f64, f64)> {
+            match marker {
+                Marker::Dot => Circle::new(pt, 3, color.filled()).into_dyn(),
+                Marker::Cross => Cross::new(pt, 6, color.stroke_width(2)).into_dyn(),
+                Marker::Ring => Circle::new(pt, 5, color.stroke_width(2)).into_dyn(),
             }
+        };
+        let series = chart.draw_series(s.points.iter().map(|&pt| shape(pt)))?;
+        series.label(&s.label).legend(move |(x, y)| match marker {
+            Marker::Dot => Circle::new((x + 7, y), 4, color.filled()).into_dyn(),
+            Marker::Cross => Cross::new((x + 7, y), 6, color.stroke_width(2)).into_dyn(),
+            Marker::Ring => Circle::new((x + 7, y), 5, color.stroke_width(2)).into_dyn(),
         });
     }
     if !p.sets.is_empty() {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font((FONT, LABEL_PX - 2))

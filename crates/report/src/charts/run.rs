@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use pushbench_protocol::record::{GroupSummary, Percentiles};
 
 use super::draw::{
-    BarSeries, Bars, Line, Lines, Plot, PointSet, Points, Shade, XAxis, color, short_number,
+    BarSeries, Bars, Line, Lines, Marker, Plot, PointSet, Points, Shade, XAxis, color, short_number,
 };
 use super::source::RunData;
 use super::{ChartFile, SIZE, write_chart};
@@ -26,7 +26,7 @@ pub fn render_run_charts(data: &RunData, dir: &Path) -> Result<Vec<ChartFile>, R
     let out = dir.join(CHARTS_DIR);
     run_plots(data)
         .into_iter()
-        .map(|(name, title, plot)| write_chart(&out, name, &title, &plot, SIZE))
+        .map(|(name, title, plot)| write_chart(&out, name, &title, &plot, size_of(&plot)))
         .collect()
 }
 
@@ -55,6 +55,19 @@ pub fn run_plots(data: &RunData) -> Vec<(&'static str, String, Plot)> {
         out.push(("server-cost", title_of(&p), p));
     }
     out
+}
+
+/// 16:9, except grids of more than two rows, which get more height.
+pub fn size_of(p: &Plot) -> (u32, u32) {
+    match p {
+        Plot::Grid {
+            columns, panels, ..
+        } if panels.len().div_ceil((*columns).max(1)) > 2 => (SIZE.0, SIZE.1 * 3 / 2),
+        Plot::Grid {
+            columns: 1, panels, ..
+        } if panels.len() == 2 => (SIZE.0, SIZE.1 * 4 / 3),
+        _ => SIZE,
+    }
 }
 
 fn title_of(p: &Plot) -> String {
@@ -122,14 +135,14 @@ fn spectrum_plot(data: &RunData) -> Option<Plot> {
         match data.spectra.get(&g.name) {
             Some(s) => {
                 lines.push(Line {
-                    label: format!("{} (corrected)", g.name),
+                    label: g.name.clone(),
                     color: c,
                     dashed: false,
                     points: spectrum_points(&s.corrected),
                 });
                 if let Some(u) = &s.uncorrected {
                     lines.push(Line {
-                        label: format!("{} (uncorrected)", g.name),
+                        label: String::new(),
                         color: c,
                         dashed: true,
                         points: spectrum_points(u),
@@ -139,14 +152,14 @@ fn spectrum_plot(data: &RunData) -> Option<Plot> {
             None if g.latency_us.count > 0 => {
                 from_hlog = false;
                 lines.push(Line {
-                    label: format!("{} (corrected)", g.name),
+                    label: g.name.clone(),
                     color: c,
                     dashed: false,
                     points: spectrum_from_percentiles(&g.latency_us),
                 });
                 if g.latency_uncorrected_us.count > 0 {
                     lines.push(Line {
-                        label: format!("{} (uncorrected)", g.name),
+                        label: String::new(),
                         color: c,
                         dashed: true,
                         points: spectrum_from_percentiles(&g.latency_uncorrected_us),
@@ -160,11 +173,14 @@ fn spectrum_plot(data: &RunData) -> Option<Plot> {
         return None;
     }
     Some(Plot::Lines(Lines {
-        title: if from_hlog {
-            "Delivery latency by percentile".to_owned()
-        } else {
-            "Delivery latency by percentile (from summary percentiles)".to_owned()
-        },
+        title: format!(
+            "Delivery latency by percentile{} (solid: corrected, dashed: from send time)",
+            if from_hlog {
+                ""
+            } else {
+                ", summary percentiles only"
+            }
+        ),
         x_desc: "percentile".to_owned(),
         y_desc: "latency (ms, log scale)".to_owned(),
         x_axis: XAxis::Nines,
@@ -246,7 +262,7 @@ fn ordering_plot(groups: &[GroupSummary]) -> Plot {
     };
     Plot::Grid {
         title: "Ordering: duplicates, reordering, loss, gaps and coherence per group".to_owned(),
-        columns: 2,
+        columns: 1,
         panels: vec![Plot::Bars(counts), Plot::Bars(coherence)],
     }
 }
@@ -283,13 +299,17 @@ fn arrivals_plot(data: &RunData) -> Option<Plot> {
             }
             let mut sets = Vec::new();
             let mut late = Vec::new();
+            let mut dups = Vec::new();
             for (i, (client, mut pts)) in per_client.into_iter().enumerate() {
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let mut highest = 0u64;
+                let mut seen = std::collections::HashSet::new();
                 let mut in_order = Vec::new();
                 for (ms, seq) in pts {
                     let p = (ms / 1000.0, seq as f64);
-                    if seq < highest {
+                    if !seen.insert(seq) {
+                        dups.push(p);
+                    } else if seq < highest {
                         late.push(p);
                     } else {
                         in_order.push(p);
@@ -299,16 +319,24 @@ fn arrivals_plot(data: &RunData) -> Option<Plot> {
                 sets.push(PointSet {
                     label: format!("client {client}"),
                     color: color([0, 4, 2, 3, 6][i % 5]),
-                    cross: false,
+                    marker: Marker::Dot,
                     points: in_order,
                 });
             }
             if !late.is_empty() {
                 sets.push(PointSet {
-                    label: "arrived after a later event".to_owned(),
+                    label: "out of order (after a later event)".to_owned(),
                     color: color(5),
-                    cross: true,
+                    marker: Marker::Cross,
                     points: late,
+                });
+            }
+            if !dups.is_empty() {
+                sets.push(PointSet {
+                    label: "duplicate (seen before)".to_owned(),
+                    color: color(6),
+                    marker: Marker::Ring,
+                    points: dups,
                 });
             }
             Plot::Points(Points {

@@ -323,6 +323,6 @@ mod tests {
         let err = parse_faults(p, "kind,start\nx,1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("missing column `end_s`"), "{err}");
+        assert!(err.contains("missing column `start_s`"), "{err}");
     }
 }
