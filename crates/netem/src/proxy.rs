@@ -68,6 +68,22 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Binds `listen` (port 0 picks a free one; see [`ProxyHandle::local_addr`])
+    /// and [`Proxy::start`]s.
+    pub async fn bind(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        impairment: Impairment,
+        seed: u64,
+        shutdown: CancellationToken,
+    ) -> Result<ProxyHandle, Error> {
+        impairment.validate()?;
+        let listener = TcpListener::bind(listen).await?;
+        Self::start(listener, upstream, impairment, seed, shutdown)
+    }
+}
+
 /// Accepts clients until cancelled; each gets its own task.
 async fn accept_loop(
     listener: TcpListener,
@@ -123,7 +139,17 @@ struct Inner {
     active: Mutex<Active>,
 }
 
-/// A running proxy. Cheap to clone; every clone controls the same proxy.
+impl Drop for Inner {
+    /// The last handle gone, nobody can stop the proxy any more: stop it now
+    /// (connections close with a FIN) rather than leak its tasks.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// A running proxy. Cheap to clone; every clone controls the same proxy. Dropping
+/// the last clone shuts the proxy down (a running timeline holds one clone until it
+/// ends); [`ProxyHandle::shutdown`] also waits for the connections to close.
 #[derive(Debug, Clone)]
 pub struct ProxyHandle {
     inner: Arc<Inner>,

@@ -290,3 +290,38 @@ async fn fins_are_delayed_like_data_and_half_close_works() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_proxy() {
+    within(20, async {
+        let echo = echo_upstream().await;
+        let proxy = pushbench_netem::Proxy::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            echo,
+            Impairment::none(),
+            1,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let addr = proxy.local_addr();
+        let mut client = connect(addr).await;
+        echo_rtt(&mut client, 8).await;
+        let clone = proxy.clone();
+        drop(proxy);
+        echo_rtt(&mut client, 8).await; // a clone keeps it running
+        drop(clone);
+        assert!(matches!(read_within(&mut client, 1000).await, Some(Ok(b)) if b.is_empty()));
+        // The accept loop ends on the same signal, in its own time.
+        let mut refused = false;
+        for _ in 0..100 {
+            if TcpStream::connect(addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(refused, "still accepting");
+    })
+    .await;
+}
