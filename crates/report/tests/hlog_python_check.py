@@ -1,6 +1,11 @@
 """Decodes latency.hlog with HdrHistogram_py (PyPI `hdrhistogram`), an implementation
-independent of the Rust crate that wrote it, and compares every interval with what
-the writer says it holds (expected.json from the hlog_sample example)."""
+independent of the Rust crate that wrote it.
+
+    hlog_python_check.py sample DIR   every interval of the hlog_sample example's log
+                                      against what the writer says it holds (DIR/expected.json)
+    hlog_python_check.py run DIR      a real run folder: per group, the intervals add up
+                                      to the sample counts in DIR/summary.json
+"""
 
 import json
 import sys
@@ -36,5 +41,30 @@ def main(folder):
     print(f"ok: {len(got)} intervals of {folder}/run/latency.hlog decoded by HdrHistogram_py match")
 
 
+def check_run(folder):
+    summary = json.load(open(f"{folder}/summary.json", encoding="utf-8"))
+    reader = HistogramLogReader(f"{folder}/latency.hlog", HdrHistogram(1, 3_600_000_000, 3))
+    totals = {}
+    intervals = 0
+    while True:
+        h = reader.get_next_interval_histogram()
+        if h is None:
+            break
+        intervals += 1
+        totals[h.get_tag()] = totals.get(h.get_tag(), 0) + h.get_total_count()
+    assert intervals > 0, "no intervals decoded"
+    for g in summary["groups"]:
+        for tag, block in ((g["name"], "latency_us"), (g["name"] + ".uncorrected", "latency_uncorrected_us")):
+            want = g[block]["count"]
+            got = totals.get(tag, 0)
+            assert got == want, f"group {g['name']}: {block}.count is {want} but the {tag} intervals hold {got}"
+    print(f"ok: {intervals} intervals of {folder}/latency.hlog add up to summary.json's counts")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "sample":
+        main(sys.argv[2])
+    elif sys.argv[1] == "run":
+        check_run(sys.argv[2])
+    else:
+        sys.exit(f"usage: {sys.argv[0]} sample|run DIR")
