@@ -25,6 +25,7 @@
 
 pub mod atomic;
 pub mod charts;
+pub mod compare;
 pub mod csv;
 pub mod error;
 pub mod findings;
@@ -37,6 +38,7 @@ pub mod render;
 pub mod tables;
 pub mod write;
 
+pub use compare::{CompareOutput, compare};
 pub use error::ReportError;
 pub use read::{LoadedRun, read_intervals, read_run};
 pub use render::{ReportFiles, render_report};
