@@ -112,6 +112,20 @@ fn smoke_run_writes_every_file_and_prints_the_table() {
         "no interval lines"
     );
 
+    // The folder reads back, and the resolved scenario is itself a valid scenario.
+    let loaded = pushbench_report::read_run(&out).expect("the run folder reads back");
+    assert_eq!(loaded.summary.groups.len(), groups.len());
+    assert!(!loaded.timeseries.is_empty());
+    let intervals = pushbench_report::read_intervals(&out).expect("latency.hlog reads back");
+    assert!(intervals.iter().any(|i| !i.histogram.is_empty()));
+    pushbench()
+        .arg("scenarios")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("smoke"))
+        .stdout(predicate::str::contains("invalid").not());
+
     assert!(stdout.contains("group"), "table header:\n{stdout}");
     assert!(
         stdout.contains(&format!("results: {}", out.display())),
