@@ -371,6 +371,14 @@ impl Conn {
         }
     }
 
+    /// Wraps a connected socket.
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Connects with a small receive buffer, so a client that does not read
     /// pushes back on the server quickly.
     pub async fn connect_small(addr: SocketAddr) -> Conn {
@@ -774,7 +782,8 @@ pub async fn collect_ws(ws: &mut Ws, last: u64) -> Vec<(u64, String)> {
     got
 }
 
-/// Publishes each body in turn on one keep-alive connection; returns the seqs.
+/// Publishes each body in turn on one keep-alive connection, pipelining up to 64
+/// requests at a time (HTTP/1.1 answers them in order); returns the seqs.
 pub async fn publish_all(
     addr: SocketAddr,
     topic: &str,
@@ -783,12 +792,20 @@ pub async fn publish_all(
     let mut c = Conn::connect(addr).await;
     let path = format!("/topics/{topic}/events");
     let mut seqs = Vec::new();
-    for body in bodies {
-        c.send(&request_bytes("POST", &path, &[], Some(body.as_bytes())))
-            .await;
-        let r = c.read_response(false).await;
-        assert_eq!(r.status, 201, "publish answered {}", r.text());
-        seqs.push(r.json()["seq"].as_u64().expect("seq"));
+    let mut bodies = bodies.into_iter().peekable();
+    while bodies.peek().is_some() {
+        let mut batch = Vec::new();
+        let mut n = 0;
+        for body in bodies.by_ref().take(64) {
+            batch.extend_from_slice(&request_bytes("POST", &path, &[], Some(body.as_bytes())));
+            n += 1;
+        }
+        c.send(&batch).await;
+        for _ in 0..n {
+            let r = c.read_response(false).await;
+            assert_eq!(r.status, 201, "publish answered {}", r.text());
+            seqs.push(r.json()["seq"].as_u64().expect("seq"));
+        }
     }
     seqs
 }
