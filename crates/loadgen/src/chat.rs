@@ -106,9 +106,13 @@ pub(crate) async fn run(
                             }
                             Ok((c, s)) => {
                                 conn = Some(c);
+                                group.registry.note_failure();
                                 group.error(&ClientError::Status(s));
                             }
-                            Err(e) => group.error(&e),
+                            Err(e) => {
+                                group.registry.note_failure();
+                                group.error(&e);
+                            }
                         }
                     }
                 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Progress;
 use crate::clock::Clock;
 use crate::connect::{Target, WireCounters};
-use crate::registry::PubLog;
+use crate::registry::{PubLog, Registry};
 use crate::scenario::{Pattern, PublisherConfig};
 
 /// The publisher's counters.
@@ -95,6 +95,8 @@ pub(crate) struct PublisherCtx {
     pub(crate) paths: Vec<String>,
     /// One log per topic.
     pub(crate) logs: Vec<Arc<PubLog>>,
+    /// Told about failures, so deliveries can confirm publishes whose answer was lost.
+    pub(crate) registry: Arc<Registry>,
     pub(crate) start_ns: u64,
     pub(crate) window_start_ns: u64,
     /// No event is scheduled at or after this time.
@@ -161,6 +163,7 @@ pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
 }
 
 fn count_error(ctx: &PublisherCtx, n: u64) {
+    ctx.registry.note_failure();
     ctx.stats.errors.fetch_add(n, Relaxed);
     ctx.progress.errors.fetch_add(n, Relaxed);
 }

@@ -19,6 +19,7 @@ use crate::Progress;
 use crate::clock::Clock;
 use crate::connect::{ClientError, WireCounters};
 use crate::ordering::{OrderingCounts, OrderingTracker};
+use crate::registry::Registry;
 
 /// Error kinds counted per group (the keys of `errors_by_kind`).
 pub(crate) const ERROR_KINDS: &[&str] = &[
@@ -185,6 +186,8 @@ pub(crate) struct GroupShared {
     /// End of the measured window, ns (moved earlier when the run is stopped).
     pub(crate) window_end_ns: AtomicU64,
     pub(crate) progress: Arc<Progress>,
+    /// What was published; deliveries confirm publishes whose answer was lost.
+    pub(crate) registry: Arc<Registry>,
 }
 
 impl GroupShared {
@@ -194,6 +197,7 @@ impl GroupShared {
         window_start_ns: u64,
         window_end_ns: u64,
         progress: Arc<Progress>,
+        registry: Arc<Registry>,
     ) -> Self {
         let wire = WireCounters {
             progress_open: Some(progress.clone()),
@@ -210,6 +214,7 @@ impl GroupShared {
             window_start_ns,
             window_end_ns: AtomicU64::new(window_end_ns),
             progress,
+            registry,
         }
     }
 
@@ -343,6 +348,9 @@ impl ClientRecorder {
             .tracker
             .observe(stamp.publisher, stamp.topic, stamp.seq, counted);
         if counted && outcome.is_first() {
+            self.group
+                .registry
+                .confirm(stamp.publisher, stamp.topic, stamp.seq);
             self.pending_deliveries += 1;
             self.samples
                 .push((stamp.intended_ns, stamp.sent_ns, now_ns));

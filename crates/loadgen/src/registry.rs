@@ -6,8 +6,14 @@
 //! This is the one per-event structure in the load generator (9 bytes an event,
 //! one per publisher, not per client): clients stay bounded, and `expected` is exact
 //! even for clients that never see most events (state polling, naive long polling).
+//!
+//! A publish whose answer never came (connection reset after the request went out)
+//! may or may not have reached the server. It is not acknowledged, so nobody expects
+//! it, until some client receives it: then it certainly existed, it is acknowledged
+//! ("confirmed"), and every subscriber that missed it has lost it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// One publisher's log on one topic.
@@ -47,7 +53,12 @@ impl PubLog {
             .inner
             .lock()
             .expect("registry lock never poisoned: no panics under it");
-        let i = (pseq - 1) as usize;
+        let Some(i) = pseq.checked_sub(1).map(|i| i as usize) else {
+            return;
+        };
+        if i >= g.intended.len() {
+            return;
+        }
         if let Some(w) = g.acked.get_mut(i / 64) {
             *w |= 1 << (i % 64);
         }
@@ -74,11 +85,14 @@ impl PubLog {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     topics: Mutex<HashMap<u32, Vec<Arc<PubLog>>>>,
+    by_key: Mutex<HashMap<(u32, u32), Arc<PubLog>>>,
+    /// Set once any publish failed: only then do deliveries need confirming.
+    any_failed: AtomicBool,
 }
 
 impl Registry {
     /// A new log for one publisher on one topic.
-    pub(crate) fn log(&self, topic: u32) -> Arc<PubLog> {
+    pub(crate) fn log(&self, publisher: u32, topic: u32) -> Arc<PubLog> {
         let log = Arc::new(PubLog::default());
         self.topics
             .lock()
@@ -86,7 +100,33 @@ impl Registry {
             .entry(topic)
             .or_default()
             .push(log.clone());
+        self.by_key
+            .lock()
+            .expect("registry lock never poisoned: no panics under it")
+            .insert((publisher, topic), log.clone());
         log
+    }
+
+    /// A publish failed: from now on deliveries are checked against acknowledgements.
+    pub(crate) fn note_failure(&self) {
+        self.any_failed.store(true, Relaxed);
+    }
+
+    /// A client received `(publisher, topic, pseq)`: it existed on the server, so it
+    /// counts as acknowledged even if the publisher never got the answer.
+    pub(crate) fn confirm(&self, publisher: u32, topic: u32, pseq: u64) {
+        if !self.any_failed.load(Relaxed) || pseq == 0 {
+            return;
+        }
+        let log = self
+            .by_key
+            .lock()
+            .expect("registry lock never poisoned: no panics under it")
+            .get(&(publisher, topic))
+            .cloned();
+        if let Some(log) = log {
+            log.ack(pseq);
+        }
     }
 
     /// Acknowledged events on `topic`, all publishers, intended in `[from_ns, to_ns)`.
@@ -109,8 +149,8 @@ mod tests {
     #[test]
     fn counts_acked_in_range() {
         let r = Registry::default();
-        let a = r.log(0);
-        let b = r.log(0);
+        let a = r.log(0, 0);
+        let b = r.log(1, 0);
         for t in [10, 20, 30, 40, 50] {
             let p = a.schedule(t);
             if p != 3 {
@@ -124,5 +164,15 @@ mod tests {
         assert_eq!(r.expected(0, 20, 50), 3); // 20, 40, 25
         assert_eq!(r.expected(0, 51, 100), 0);
         assert_eq!(r.expected(1, 0, 100), 0);
+        // pseq 3 (intended 30) never got its answer, but a client received it.
+        r.confirm(0, 0, 3);
+        assert_eq!(
+            r.expected(0, 0, 100),
+            5,
+            "nothing failed yet: confirm is a no-op"
+        );
+        r.note_failure();
+        r.confirm(0, 0, 3);
+        assert_eq!(r.expected(0, 0, 100), 6);
     }
 }

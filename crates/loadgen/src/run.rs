@@ -121,7 +121,7 @@ pub async fn run(
     let topic_names: Vec<Arc<str>> = (0..pcfg.topics)
         .map(|i| Arc::from(format!("pb-{nonce}-{i}")))
         .collect();
-    let logs = (0..pcfg.topics).map(|i| registry.log(i)).collect();
+    let logs = (0..pcfg.topics).map(|i| registry.log(0, i)).collect();
     let stats = Arc::new(PublisherStats::default());
     let publisher_stop = CancellationToken::new();
     let publisher_kill = CancellationToken::new();
@@ -136,6 +136,7 @@ pub async fn run(
         target: target.clone(),
         paths: publish_paths,
         logs,
+        registry: registry.clone(),
         start_ns: t0,
         window_start_ns: window_start,
         end_ns: window_end,
@@ -156,6 +157,7 @@ pub async fn run(
             window_start,
             window_end,
             progress.clone(),
+            registry.clone(),
         ));
         let chat_topic: Arc<str> = Arc::from(format!("pb-{nonce}-chat-{gi}"));
         let mut tasks = Vec::new();
@@ -180,8 +182,8 @@ pub async fn run(
                 rng: SmallRng::seed_from_u64(scenario.seed() ^ ((gi as u64) << 32) ^ u64::from(c)),
             };
             let strategy = g.strategy.clone();
-            let chat_log =
-                matches!(strategy, Strategy::Chat { .. }).then(|| registry.log(topic_index));
+            let chat_log = matches!(strategy, Strategy::Chat { .. })
+                .then(|| registry.log(client_publisher_id(gi, c), topic_index));
             let publisher_id = client_publisher_id(gi, c);
             tasks.push(tokio::spawn(async move {
                 let rec = ClientRecorder::new(ctx.group.clone());

@@ -792,11 +792,9 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
         line: find_key_line(text, key),
         message,
     };
-    let dur = |key: &str,
-               v: &Option<String>,
-               default: Duration|
-     -> Result<Duration, ScenarioError> {
-        match v {
+    let dur =
+        |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ScenarioError> {
+            match v {
             None => Ok(default),
             Some(s) => humantime::parse_duration(s.trim()).map_err(|e| {
                 bad(
@@ -807,7 +805,7 @@ fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, Scen
                 )
             }),
         }
-    };
+        };
     let name = raw
         .name
         .clone()

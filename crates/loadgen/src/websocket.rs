@@ -161,7 +161,11 @@ pub(crate) async fn session(
             out = next_outgoing(&mut outgoing) => {
                 match out {
                     Some(m) => {
-                        ws.send(Message::text(m.text)).await.map_err(|e| ClientError::WebSocket(e.to_string()))?;
+                        if let Err(e) = ws.send(Message::text(m.text)).await {
+                            // Maybe sent, maybe not: a client that receives it confirms it.
+                            ctx.group.registry.note_failure();
+                            return Err(ClientError::WebSocket(e.to_string()));
+                        }
                         if let Some((log, pseq)) = m.ack {
                             log.ack(pseq);
                         }

@@ -385,15 +385,33 @@ async fn unreachable_target_is_an_error() {
 async fn any_scenario() {
     let name = std::env::var("SCENARIO").unwrap_or_else(|_| "ticker".into());
     let secs = std::env::var("SECS").unwrap_or_else(|_| "5".into());
-    let s = Scenario::from_file(&scenario_path(&format!("{name}.toml")), &[format!("duration=\"{secs}s\"")])
-        .expect("valid scenario");
-    let r = tokio::time::timeout(Duration::from_secs(180), run_scenario(&s)).await.expect("finishes");
+    let s = Scenario::from_file(
+        &scenario_path(&format!("{name}.toml")),
+        &[format!("duration=\"{secs}s\"")],
+    )
+    .expect("valid scenario");
+    let r = tokio::time::timeout(Duration::from_secs(180), run_scenario(&s))
+        .await
+        .expect("finishes");
     for g in &r.summary.groups {
         eprintln!(
             "{:16} exp {:7} del {:7} lost {:5} dup {:4} reord {:4} coh {:.3} p50 {:7} p99 {:8} B/ev {:7.1} err {:?} conns {}",
-            g.name, g.expected, g.delivered, g.lost, g.duplicates, g.reordered, g.coherence,
-            g.latency_us.p50, g.latency_us.p99, g.wire_bytes_per_event, g.errors_by_kind, g.connections_opened
+            g.name,
+            g.expected,
+            g.delivered,
+            g.lost,
+            g.duplicates,
+            g.reordered,
+            g.coherence,
+            g.latency_us.p50,
+            g.latency_us.p99,
+            g.wire_bytes_per_event,
+            g.errors_by_kind,
+            g.connections_opened
         );
     }
-    eprintln!("publisher {:?}\nloadgen {:?}\nwarnings {:?}", r.summary.publisher, r.summary.loadgen, r.summary.warnings);
+    eprintln!(
+        "publisher {:?}\nloadgen {:?}\nwarnings {:?}",
+        r.summary.publisher, r.summary.loadgen, r.summary.warnings
+    );
 }
