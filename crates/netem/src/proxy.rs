@@ -139,17 +139,10 @@ struct Inner {
     active: Mutex<Active>,
 }
 
-impl Drop for Inner {
-    /// The last handle gone, nobody can stop the proxy any more: stop it now
-    /// (connections close with a FIN) rather than leak its tasks.
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
 /// A running proxy. Cheap to clone; every clone controls the same proxy. Dropping
-/// the last clone shuts the proxy down (a running timeline holds one clone until it
-/// ends); [`ProxyHandle::shutdown`] also waits for the connections to close.
+/// handles does not stop it (like a spawned task): cancel the `shutdown` token
+/// given to [`Proxy::start`], or call [`ProxyHandle::shutdown`], which also waits
+/// for the connections to close.
 #[derive(Debug, Clone)]
 pub struct ProxyHandle {
     inner: Arc<Inner>,
