@@ -1,7 +1,8 @@
 //! `pushbench run SCENARIO`: load and check the scenario (nothing starts if it is
 //! wrong), start the built-in server on 127.0.0.1:0 unless a target is given, run the
-//! load generator with progress on stderr, and write the results folder even when
-//! the run is interrupted; then print the summary table on stdout.
+//! load generator with progress on stderr, and write the results folder (then its
+//! charts and report.md) even when the run is interrupted; then print the summary
+//! table on stdout.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,9 +87,21 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
     provenance::fill(&mut record.meta);
     pushbench_report::write_run(&dir, &record)
         .with_context(|| format!("cannot write the results to {}", dir.display()))?;
+    // The charts and report.md are a view of the files just written: if they fail,
+    // the results still stand, so it is a warning, not an error.
+    let report = match pushbench_report::render_report(&dir) {
+        Ok(files) => Some(files.markdown),
+        Err(err) => {
+            eprintln!("warning: results written, but the report could not be rendered: {err}");
+            None
+        }
+    };
     print!("{}", table::render(&record.summary));
     println!();
     println!("results: {}", dir.display());
+    if let Some(path) = report {
+        println!("report:  {}", path.display());
+    }
     Ok(())
 }
 

@@ -112,6 +112,10 @@ fn smoke_run_writes_every_file_and_prints_the_table() {
         "no interval lines"
     );
 
+    // The report is rendered from the results.
+    assert!(out.join("report.md").is_file(), "report.md");
+    assert!(stdout.contains("report:"), "{stdout}");
+
     // The folder reads back, and the resolved scenario is itself a valid scenario.
     let loaded = pushbench_report::read_run(&out).expect("the run folder reads back");
     assert_eq!(loaded.summary.groups.len(), groups.len());
