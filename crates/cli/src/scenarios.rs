@@ -65,16 +65,32 @@ fn default_dir() -> PathBuf {
     if local.is_dir() {
         local
     } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        shipped.canonicalize().unwrap_or(shipped)
     }
 }
 
+/// Longest description shown, in characters (a terminal line with name and file).
+const DESCRIPTION_WIDTH: usize = 100;
+
+/// The first sentence of the first non-empty line, cut to [`DESCRIPTION_WIDTH`]:
+/// scenario descriptions are paragraphs (TOML `\` continuations make one long line).
 fn first_line(text: &str) -> String {
-    text.lines()
+    let line = text
+        .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_owned()
+        .unwrap_or("");
+    let sentence = match line.find(". ") {
+        Some(end) => &line[..=end],
+        None => line,
+    };
+    if sentence.chars().count() <= DESCRIPTION_WIDTH {
+        sentence.to_owned()
+    } else {
+        let cut: String = sentence.chars().take(DESCRIPTION_WIDTH - 1).collect();
+        format!("{}…", cut.trim_end())
+    }
 }
 
 fn stem(path: &Path) -> String {
@@ -94,5 +110,13 @@ mod tests {
             "Every strategy."
         );
         assert_eq!(first_line(""), "");
+        assert_eq!(
+            first_line("Group chat: everyone sends. Each message reaches N clients."),
+            "Group chat: everyone sends."
+        );
+        let long = "x".repeat(150);
+        let shown = first_line(&long);
+        assert_eq!(shown.chars().count(), DESCRIPTION_WIDTH);
+        assert!(shown.ends_with('…'));
     }
 }
