@@ -199,11 +199,13 @@ async def run(args):
     origin = f"http://127.0.0.1:{page_server.server_address[1]}"
     port = free_port()
     pb = Pushbench(args.bin, port)
+    RUNNING.append(pb)
     base = pb.base
     profile = tempfile.mkdtemp(prefix="pushbench-chromium.")
     chrome = None
     try:
         chrome, ws_url = await start_chromium(args.chromium, profile)
+        CHROME.append(chrome)
         async with connect(ws_url, max_size=None, ping_interval=None) as ws:
             cdp = Cdp(ws)
             await cdp.call("Network.enable")
@@ -233,11 +235,11 @@ async def run(args):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-RUNNING = []
+RUNNING = []  # pushbench servers now running
+CHROME = []  # the Chromium process, once started
 
 
 async def checks(cdp, args, pb, base, port, origin):
-    RUNNING.append(pb)
     topic = "browser"
     log = await cdp.eval(f"startStreams({json.dumps(base)}, {json.dumps(topic)})")
     result(
@@ -395,11 +397,24 @@ async def checks(cdp, args, pb, base, port, origin):
     await cdp.eval("es.close(), ws.close(), wsb.close(), true")
 
 
+def on_term(*_):
+    """SIGTERM (from `timeout`): stop Chromium and the servers started here, then exit."""
+    if CHROME:
+        try:
+            os.killpg(CHROME[0].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for server in RUNNING:
+        server.proc.kill()
+    os._exit(143)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bin", required=True, help="the pushbench binary")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
+    signal.signal(signal.SIGTERM, on_term)
     try:
         asyncio.run(asyncio.wait_for(run(args), 100))
     except Exception as e:  # noqa: BLE001 -- report, do not hide, a broken harness

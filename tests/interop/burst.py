@@ -190,7 +190,9 @@ async def ws_subscriber(url, topic, binary, tally, opened, stop):
 
 
 def worker(index, args, n_sse, n_ws, ready_q, out_q):
-    """One process holding n_sse SSE and n_ws WebSocket subscribers."""
+    """One process holding n_sse SSE and n_ws WebSocket subscribers. Niced, so the
+    publisher (and the server) get the CPU first and the burst stays a burst."""
+    os.nice(10)
     asyncio.run(worker_main(index, args, n_sse, n_ws, ready_q, out_q))
 
 

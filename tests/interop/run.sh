@@ -260,7 +260,7 @@ check "CORS preflight: 204 allowing POST and Content-Type" bash -c "[ $code = 20
 
 # --- Python websockets ---------------------------------------------------------
 
-timeout 60 "$PY" "$HERE/ws_client.py" checks "$B" >"$WORK/ws.out" 2>&1 || true
+timeout -k 5 60 "$PY" "$HERE/ws_client.py" checks "$B" >"$WORK/ws.out" 2>&1 || true
 cat "$WORK/ws.out"
 tally "$WORK/ws.out"
 grep -q '^ok   \|^FAIL ' "$WORK/ws.out" || fail "ws_client.py ran" "no results, see above"
@@ -269,7 +269,7 @@ grep -q '^ok   \|^FAIL ' "$WORK/ws.out" || fail "ws_client.py ran" "no results, 
 
 if [ "$BROWSER" -eq 1 ]; then
     if [ -x "$CHROME" ]; then
-        timeout 120 "$PY" "$HERE/browser_check.py" --bin "$BIN" --chromium "$CHROME" >"$WORK/browser.out" 2>&1 || true
+        timeout -k 5 120 "$PY" "$HERE/browser_check.py" --bin "$BIN" --chromium "$CHROME" >"$WORK/browser.out" 2>&1 || true
         cat "$WORK/browser.out"
         tally "$WORK/browser.out"
         grep -q '^ok   \|^FAIL ' "$WORK/browser.out" || fail "browser_check.py ran" "no results, see above"
