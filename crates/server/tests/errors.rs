@@ -196,3 +196,24 @@ async fn bad_input_does_not_disturb_other_subscribers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn huge_request_heads_are_431_and_closed() {
+    within(async {
+        let s = TestServer::start(fast_config()).await;
+        let big = "a".repeat(1_000_000);
+        let mut c = s.connect().await;
+        // The server may stop reading (and answer) before all of it is sent.
+        c.try_send(&request_bytes("GET", "/healthz", &[("X-Big", &big)], None))
+            .await;
+        let rest = c.read_to_end().await;
+        let text = String::from_utf8_lossy(&rest);
+        assert!(
+            text.starts_with("HTTP/1.1 431 "),
+            "431 then a close, got {:?}",
+            &text[..text.len().min(100)]
+        );
+        assert_eq!(s.get("/healthz").await.status, 200);
+    })
+    .await;
+}

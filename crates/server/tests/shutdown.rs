@@ -125,3 +125,52 @@ async fn uncooperative_clients_are_dropped_at_the_deadline() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_server_run_again_keeps_its_log() {
+    within(async {
+        let mut s = TestServer::start(fast_config()).await;
+        for i in 1..=3 {
+            s.publish("t", &i.to_string()).await;
+        }
+        let tag = s.get("/topics/t/events?since=3").await;
+        let tag = tag.header("etag").expect("an ETag").to_string();
+        s.stop().await;
+        // The same server on a new listener: a restart that keeps its log.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let token = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(s.server.clone().run(listener, token.clone()));
+        let mut c = Conn::connect(addr).await;
+        c.send(&request_bytes("GET", "/topics/t/events?since=1", &[], None))
+            .await;
+        let r = c.read_response(false).await;
+        assert_eq!(
+            r.text(),
+            "{\"events\":[{\"seq\":2,\"data\":2},{\"seq\":3,\"data\":3}],\"next\":3}"
+        );
+        c.send(&request_bytes(
+            "GET",
+            "/topics/t/events?since=3",
+            &[("If-None-Match", &tag)],
+            None,
+        ))
+        .await;
+        assert_eq!(
+            c.read_response(false).await.status,
+            304,
+            "same log, same tag"
+        );
+        c.send(&request_bytes("POST", "/topics/t/events", &[], Some(b"4")))
+            .await;
+        assert_eq!(c.read_response(false).await.text(), "{\"seq\":4}");
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("run returns")
+            .expect("no panic");
+    })
+    .await;
+}

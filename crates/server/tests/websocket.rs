@@ -577,3 +577,21 @@ async fn client_close_is_answered() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ping_frames_from_the_client_get_pongs_with_the_same_payload() {
+    within(async {
+        let s = TestServer::start(fast_config()).await;
+        let mut raw = s.raw_ws("/topics/t/ws").await;
+        raw.send(9, b"are you there").await;
+        let f = raw.read_frame().await.expect("a pong");
+        assert_eq!((f.fin, f.opcode), (true, 10));
+        assert_eq!(f.payload, b"are you there");
+        // An unsolicited pong is ignored, and the socket goes on.
+        raw.send(10, b"").await;
+        raw.send(1, b"ping").await;
+        let f = raw.read_frame().await.expect("a text pong");
+        assert_eq!((f.opcode, f.payload.as_slice()), (1, &b"pong"[..]));
+    })
+    .await;
+}
