@@ -204,14 +204,16 @@ async fn timeline_faults_start_and_end_on_time() {
             .max_by_key(|(a, b)| *b - *a)
             .expect("bytes arrived");
         eprintln!("silence from {gap_start:?} to {gap_end:?}");
-        let tolerance = Duration::from_millis(30);
+        // Early by at most 30 ms (the ticker's and timer's granularity); late by at
+        // most 50 ms (a busy machine only delays).
+        let (early, late) = (Duration::from_millis(30), Duration::from_millis(50));
         let (on, off) = (Duration::from_millis(300), Duration::from_millis(700));
         assert!(
-            gap_start + tolerance >= on && gap_start <= on + tolerance,
+            gap_start + early >= on && gap_start <= on + late,
             "started at {gap_start:?}"
         );
         assert!(
-            gap_end + tolerance >= off && gap_end <= off + tolerance,
+            gap_end + early >= off && gap_end <= off + late,
             "ended at {gap_end:?}"
         );
         drop(ticker.await.unwrap());
