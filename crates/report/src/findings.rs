@@ -56,7 +56,7 @@ pub fn findings(summary: &Summary) -> Vec<Finding> {
     loss(groups, &mut out);
     bytes(groups, &mut out);
     latency(groups, &mut out);
-    coordinated_omission(groups, &mut out);
+    coordinated_omission(summary, &mut out);
     requests(groups, &mut out);
     errors(summary, &mut out);
     out
@@ -234,6 +234,17 @@ fn latency(groups: &[GroupSummary], out: &mut Vec<Finding>) {
         list(&by_p50, |g| g.latency_us.p50),
         list(&by_p99, |g| g.latency_us.p99)
     );
+    let few: Vec<String> = measured
+        .iter()
+        .filter(|g| g.latency_us.count < 100)
+        .map(|g| format!("`{}` {}", g.name, g.latency_us.count))
+        .collect();
+    if !few.is_empty() {
+        text.push_str(&format!(
+            " With fewer than 100 samples, p99 is the largest sample ({}).",
+            few.join(", ")
+        ));
+    }
     if measured.len() > 1 && by_p50[0].name != by_p99[0].name {
         text.push_str(&format!(
             " The fastest at the median (`{}`) is not the fastest at p99 (`{}`).",
@@ -249,26 +260,32 @@ fn latency(groups: &[GroupSummary], out: &mut Vec<Finding>) {
 /// Corrected p99 at least this many times the uncorrected p99 is worth a sentence.
 const CO_RATIO: f64 = 2.0;
 
-fn coordinated_omission(groups: &[GroupSummary], out: &mut Vec<Finding>) {
-    for g in groups {
-        let (c, u) = (g.latency_us.p99, g.latency_uncorrected_us.p99);
-        if g.latency_uncorrected_us.count == 0 || u == 0 {
-            continue;
-        }
-        let ratio = c as f64 / u as f64;
-        if ratio >= CO_RATIO {
-            out.push(Finding {
-                topic: "coordinated-omission",
-                text: format!(
-                    "`{}`: p99 latency from the intended publish time is {} but only {} from the actual send time ({}x): sends fell behind schedule, and latency measured from send time would hide that delay.",
-                    g.name,
-                    ms(c),
-                    ms(u),
-                    fixed(ratio, 1)
-                ),
-            });
-        }
+fn coordinated_omission(summary: &Summary, out: &mut Vec<Finding>) {
+    let hits: Vec<String> = summary
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let (c, u) = (g.latency_us.p99, g.latency_uncorrected_us.p99);
+            if g.latency_uncorrected_us.count == 0 || u == 0 {
+                return None;
+            }
+            let ratio = c as f64 / u as f64;
+            (ratio >= CO_RATIO)
+                .then(|| format!("`{}` {} vs {} ({}x)", g.name, ms(c), ms(u), fixed(ratio, 1)))
+        })
+        .collect();
+    if hits.is_empty() {
+        return;
     }
+    out.push(Finding {
+        topic: "coordinated-omission",
+        text: format!(
+            "p99 latency from the intended publish time vs from the actual send time: {}. The difference is time the events waited before being sent (the publisher's send lag was p99 {}, max {}); latency measured from the send time alone would hide it.",
+            hits.join(", "),
+            ms(summary.publisher.lag_us.p99),
+            ms(summary.publisher.lag_us.max)
+        ),
+    });
 }
 
 fn requests(groups: &[GroupSummary], out: &mut Vec<Finding>) {

@@ -238,7 +238,11 @@ pub fn summary_table(groups: &[GroupSummary]) -> Block {
                 ms(g.latency_us.p99),
                 ms(g.latency_us.p999),
                 ms(g.latency_us.max),
-                format!("{} B", fixed(payload + overhead, 0)),
+                if g.delivered == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{} B", fixed(payload + overhead, 0))
+                },
                 g.requests.to_string(),
                 g.errors.to_string(),
             ]

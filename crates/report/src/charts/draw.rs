@@ -25,8 +25,9 @@ const PANEL_TITLE_PX: u32 = 22;
 
 type DrawResult = Result<(), Box<dyn Error>>;
 
-/// A color-blind-safe palette (Okabe and Ito), without the yellow that vanishes on white.
-pub const PALETTE: [RGBColor; 7] = [
+/// A color-blind-safe palette (Okabe and Ito, without the yellow that vanishes on
+/// white), then Paul Tol's muted colors, so ten groups get ten distinct colors.
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(230, 159, 0),
     RGBColor(0, 158, 115),
@@ -34,12 +35,34 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(86, 180, 233),
     RGBColor(213, 94, 0),
     RGBColor(60, 60, 60),
+    RGBColor(136, 34, 85),
+    RGBColor(153, 153, 51),
+    RGBColor(68, 170, 153),
 ];
 
 /// The color of the `i`-th series.
 pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
+
+/// Fill of a shaded interval (fault window).
+pub fn shade_color() -> RGBAColor {
+    RGBColor(213, 94, 0).mix(0.18)
+}
+
+/// One entry of a grid's shared legend.
+#[derive(Clone, Debug)]
+pub struct LegendEntry {
+    /// Text.
+    pub label: String,
+    /// Color.
+    pub color: RGBColor,
+    /// A line (series) or a filled box (shaded interval).
+    pub shade: bool,
+}
+
+/// Width of a grid's legend strip, in pixels.
+const LEGEND_STRIP_PX: u32 = 250;
 
 /// One set of bars: one value per category.
 #[derive(Clone, Debug)]
@@ -179,6 +202,8 @@ pub enum Plot {
         columns: usize,
         /// The panels (no nested grids).
         panels: Vec<Plot>,
+        /// A legend shared by the panels, drawn in a strip on the right; empty for none.
+        legend: Vec<LegendEntry>,
     },
 }
 
@@ -194,8 +219,15 @@ where
             title,
             columns,
             panels,
+            legend,
         } => {
-            let inner = root.titled(title, (FONT, TITLE_PX).into_font())?;
+            let mut inner = root.titled(title, (FONT, TITLE_PX).into_font())?;
+            if !legend.is_empty() {
+                let w = inner.dim_in_pixel().0;
+                let (main, strip) = inner.split_horizontally(w.saturating_sub(LEGEND_STRIP_PX));
+                draw_legend_strip(legend, &strip)?;
+                inner = main;
+            }
             let columns = (*columns).max(1);
             let rows = panels.len().div_ceil(columns).max(1);
             let areas = inner.split_evenly((rows, columns));
@@ -243,6 +275,31 @@ impl Ranged for Ticks {
     fn range(&self) -> std::ops::Range<f64> {
         self.inner.range()
     }
+}
+
+fn draw_legend_strip<DB>(entries: &[LegendEntry], area: &DrawingArea<DB, Shift>) -> DrawResult
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let style =
+        TextStyle::from((FONT, LABEL_PX).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, e) in entries.iter().enumerate() {
+        let y = 40 + i as i32 * 30;
+        if e.shade {
+            area.draw(&Rectangle::new(
+                [(8, y - 9), (40, y + 9)],
+                shade_color().filled(),
+            ))?;
+        } else {
+            area.draw(&PathElement::new(
+                vec![(8, y), (40, y)],
+                e.color.stroke_width(4),
+            ))?;
+        }
+        area.draw(&Text::new(e.label.clone(), (50, y), style.clone()))?;
+    }
+    Ok(())
 }
 
 fn draw_panel<DB>(plot: &Plot, area: &DrawingArea<DB, Shift>, title_px: u32) -> DrawResult
@@ -298,13 +355,26 @@ fn trim_zeros(s: &str) -> String {
 pub fn nines_label(n: f64) -> String {
     let k = n.round() as i32;
     if (n - f64::from(k)).abs() > 1e-6 {
-        return String::new();
+        // Between whole nines (the end of a short run's axis): as many decimals as the
+        // nines it reaches.
+        let p = 100.0 * (1.0 - 10f64.powf(-n));
+        let decimals = (n.ceil() as usize).saturating_sub(1).max(1);
+        return trim_zeros(&format!("{p:.decimals$}")) + "%";
     }
     match k {
         i32::MIN..=0 => "0%".to_owned(),
         1 => "90%".to_owned(),
         k => format!("99.{}%", "9".repeat((k - 2) as usize)).replace(".%", "%"),
     }
+}
+
+/// Whole nines up to `top`, and `top` itself when it is well past the last one.
+fn nines_keys(top: f64) -> Vec<f64> {
+    let mut keys: Vec<f64> = (0..=top.floor() as i32).map(f64::from).collect();
+    if top - top.floor() > 0.25 {
+        keys.push(top);
+    }
+    keys
 }
 
 fn draw_bars<DB>(b: &Bars, area: &DrawingArea<DB, Shift>, title_px: u32) -> DrawResult
@@ -455,7 +525,7 @@ where
     match (l.x_axis, l.y_log) {
         (XAxis::Nines, true) => {
             let top = x1.max(1.0);
-            let keys: Vec<f64> = (0..=top.floor() as i32).map(f64::from).collect();
+            let keys = nines_keys(top);
             let y0 = (y0.max(1e-3) / 1.5).max(1e-3);
             let y1 = (y1 * 1.5).max(y0 * 10.0);
             lines_on(
@@ -468,7 +538,7 @@ where
         }
         (XAxis::Nines, false) => {
             let top = x1.max(1.0);
-            let keys: Vec<f64> = (0..=top.floor() as i32).map(f64::from).collect();
+            let keys = nines_keys(top);
             lines_on(
                 l,
                 area,
@@ -533,7 +603,7 @@ where
         let r = chart.y_range();
         (r.start, r.end)
     };
-    let shade_color = RGBColor(213, 94, 0).mix(0.18);
+    let shade_color = shade_color();
     let mut labelled: Vec<&str> = Vec::new();
     for s in &l.shades {
         let series = chart.draw_series(std::iter::once(Rectangle::new(
@@ -659,7 +729,8 @@ mod tests {
         assert_eq!(nines_label(2.0), "99%");
         assert_eq!(nines_label(3.0), "99.9%");
         assert_eq!(nines_label(5.0), "99.999%");
-        assert_eq!(nines_label(1.5), "");
+        assert_eq!(nines_label(1.95), "98.9%");
+        assert_eq!(nines_label(3.3), "99.95%");
         assert_eq!(short_number(1500.0), "1500");
         assert_eq!(short_number(15_000.0), "15k");
         assert_eq!(short_number(2.5), "2.5");

@@ -9,7 +9,8 @@ use hdrhistogram::Histogram;
 use pushbench_protocol::record::{GroupSummary, Percentiles};
 
 use super::draw::{
-    BarSeries, Bars, Line, Lines, Marker, Plot, PointSet, Points, Shade, XAxis, color, short_number,
+    BarSeries, Bars, LegendEntry, Line, Lines, Marker, Plot, PointSet, Points, Shade, XAxis, color,
+    short_number,
 };
 use super::source::RunData;
 use super::{ChartFile, SIZE, write_chart};
@@ -172,23 +173,49 @@ fn spectrum_plot(data: &RunData) -> Option<Plot> {
     if lines.is_empty() {
         return None;
     }
-    Some(Plot::Lines(Lines {
+    let mut legend = legend_for(&lines);
+    if lines.iter().any(|l| l.dashed) {
+        legend.push(LegendEntry {
+            label: "dashed: from send time".to_owned(),
+            color: plotters::style::RGBColor(150, 150, 150),
+            shade: false,
+        });
+    }
+    Some(Plot::Grid {
         title: format!(
-            "Delivery latency by percentile{} (solid: corrected, dashed: from send time)",
+            "Delivery latency by percentile{} (solid: corrected)",
             if from_hlog {
                 ""
             } else {
                 ", summary percentiles only"
             }
         ),
-        x_desc: "percentile".to_owned(),
-        y_desc: "latency (ms, log scale)".to_owned(),
-        x_axis: XAxis::Nines,
-        y_log: true,
-        lines,
-        shades: Vec::new(),
-        legend: true,
-    }))
+        columns: 1,
+        panels: vec![Plot::Lines(Lines {
+            title: String::new(),
+            x_desc: "percentile".to_owned(),
+            y_desc: "latency (ms, log scale)".to_owned(),
+            x_axis: XAxis::Nines,
+            y_log: true,
+            lines,
+            shades: Vec::new(),
+            legend: false,
+        })],
+        legend,
+    })
+}
+
+/// One legend entry per labelled line.
+fn legend_for(lines: &[Line]) -> Vec<LegendEntry> {
+    lines
+        .iter()
+        .filter(|l| !l.label.is_empty())
+        .map(|l| LegendEntry {
+            label: l.label.clone(),
+            color: l.color,
+            shade: false,
+        })
+        .collect()
 }
 
 /// Wire bytes per delivered event, split into payload and protocol overhead.
@@ -203,6 +230,9 @@ pub fn bytes_split(g: &GroupSummary) -> (f64, f64) {
 }
 
 fn bytes_plot(groups: &[GroupSummary]) -> Plot {
+    // Groups that delivered nothing (an upload-only beacon) have no bytes per event.
+    let groups: Vec<GroupSummary> = groups.iter().filter(|g| g.delivered > 0).cloned().collect();
+    let groups = groups.as_slice();
     let (payload, overhead): (Vec<f64>, Vec<f64>) = groups.iter().map(bytes_split).unzip();
     Plot::Bars(Bars {
         title: "Wire bytes per delivered event".to_owned(),
@@ -264,6 +294,7 @@ fn ordering_plot(groups: &[GroupSummary]) -> Plot {
         title: "Ordering: duplicates, reordering, loss, gaps and coherence per group".to_owned(),
         columns: 1,
         panels: vec![Plot::Bars(counts), Plot::Bars(coherence)],
+        legend: Vec::new(),
     }
 }
 
@@ -351,6 +382,7 @@ fn arrivals_plot(data: &RunData) -> Option<Plot> {
         title: "Arrival timeline of sample clients (gaps in a line = events lost)".to_owned(),
         columns: if panels.len() > 1 { 2 } else { 1 },
         panels,
+        legend: Vec::new(),
     })
 }
 
@@ -413,15 +445,41 @@ fn timeseries_plot(data: &RunData) -> Option<Plot> {
             legend,
         })
     };
+    let mut legend: Vec<LegendEntry> = names
+        .iter()
+        .filter(|name| rows.iter().any(|r| r.group == **name))
+        .map(|name| LegendEntry {
+            label: (*name).to_owned(),
+            color: group_color(groups, name),
+            shade: false,
+        })
+        .collect();
+    let mut seen_shades: Vec<&str> = Vec::new();
+    for sh in &shades {
+        if !seen_shades.contains(&sh.label.as_str()) {
+            seen_shades.push(&sh.label);
+            legend.push(LegendEntry {
+                label: sh.label.clone(),
+                color: plotters::style::RGBColor(213, 94, 0),
+                shade: true,
+            });
+        }
+    }
     Some(Plot::Grid {
         title: "Per second: deliveries, p99 latency, open connections, bytes".to_owned(),
+        legend,
         columns: 2,
         panels: vec![
-            panel("Deliveries", "events per second", true, &|r| {
+            panel("Deliveries", "events per second", false, &|r| {
                 r.deliveries as f64
             }),
+            // No delivery in a second means no p99: the line breaks there.
             panel("p99 latency (corrected)", "ms", false, &|r| {
-                r.p99_us as f64 / 1000.0
+                if r.deliveries == 0 {
+                    f64::NAN
+                } else {
+                    r.p99_us as f64 / 1000.0
+                }
             }),
             panel("Open connections", "connections", false, &|r| {
                 r.open_connections as f64
@@ -485,5 +543,6 @@ fn server_cost_plot(data: &RunData) -> Option<Plot> {
         title: "Server cost per group".to_owned(),
         columns: panels.len(),
         panels,
+        legend: Vec::new(),
     })
 }
