@@ -14,6 +14,11 @@
 //! - [`tables`]: the column order of `summary.csv` and `timeseries.csv`.
 //! - [`hlog`]: `latency.hlog`, the HdrHistogram interval log (V2 + DEFLATE).
 //! - [`write`] and [`read`]: a whole run folder.
+//! - [`render`]: `report.md`, `report.html` and `charts/` from a run folder
+//!   ([`render_report`]), built from [`charts`] (plotters, SVG and PNG, bundled font),
+//!   [`findings`] (sentences computed from the numbers), [`markdown`] and [`html`]
+//!   (one document, two renderings). See `docs/report.md`.
+//! - [`compare`](mod@compare): runs side by side with ratios, and `compare.md`.
 //!
 //! # Key decision
 //!

@@ -91,7 +91,7 @@ fn group_color(groups: &[GroupSummary], name: &str) -> plotters::style::RGBColor
 }
 
 /// HdrHistogram-style percentile spectrum: (nines, latency in ms), from 0% to the
-/// deepest percentile the sample count supports (at most [`MAX_NINES`]), ending at
+/// deepest percentile the sample count supports (at most five nines), ending at
 /// the maximum.
 pub fn spectrum_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     let count = h.len();
@@ -429,7 +429,9 @@ fn timeseries_plot(data: &RunData) -> Option<Plot> {
                 points: rows
                     .iter()
                     .filter(|r| r.group == *name)
-                    .map(|r| (r.second as f64, f(r)))
+                    // A row covers [second, second + 1): drawn at its middle, so a
+                    // fault window's shading lines up with the seconds it covered.
+                    .map(|r| (r.second as f64 + 0.5, f(r)))
                     .collect(),
             })
             .filter(|l| !l.points.is_empty())
