@@ -182,3 +182,40 @@ fn a_folder_without_summary_is_an_error_naming_the_file() {
     let err = render_report(&dir).unwrap_err().to_string();
     assert!(err.contains("summary.json"), "{err}");
 }
+
+#[test]
+fn partial_and_saturated_runs_say_so_first() {
+    let dir = checks::copy_run(&fixture_dir(), "partial");
+    let path = dir.join("summary.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["partial"] = serde_json::json!(true);
+    v["partial_reason"] = serde_json::json!("interrupted (Ctrl-C)");
+    v["duration_s"] = serde_json::json!(6.5);
+    v["loadgen"]["saturated"] = serde_json::json!(true);
+    v["loadgen"]["cpu_share"] = serde_json::json!(0.97);
+    v["groups"][0]["name"] = serde_json::json!("<script>alert(1)</script>");
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let files = render_report(&dir).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    let caveats: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("> **Read this first.**"))
+        .take_while(|l| l.starts_with('>'))
+        .filter(|l| l.starts_with("> - "))
+        .collect();
+    assert!(
+        caveats[0]
+            .starts_with("> - This run is partial (interrupted (Ctrl-C)): it stopped after 6.5 s"),
+        "{caveats:?}"
+    );
+    assert!(caveats[1].contains("The load generator was saturated (it used 97%"));
+    assert!(caveats[2].starts_with("> - Warning from the run:"));
+    assert!(md.find("Read this first").unwrap() < md.find("## What was run").unwrap());
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(
+        !html.contains("<script>"),
+        "group names are escaped in HTML"
+    );
+    assert!(html.contains("&lt;script&gt;"));
+}
