@@ -71,7 +71,11 @@ pub(crate) async fn run(
                                 }
                             }
                         }
-                        Err(e) => ctx.group.error(&e),
+                        Err(e) => {
+                            if !ctx.fail(&e, &mut backoff).await {
+                                break;
+                            }
+                        }
                     },
                     204 | 304 => ctx.count_empty(),
                     410 => match parse_gap(&r.body) {
