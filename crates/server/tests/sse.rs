@@ -167,7 +167,7 @@ async fn heartbeat_comments_at_the_configured_interval() {
         }
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_millis(500),
+            took >= Duration::from_millis(350),
             "three heartbeats 200 ms apart took {took:?}"
         );
         // Events still flow between heartbeats.
@@ -180,7 +180,11 @@ async fn heartbeat_comments_at_the_configured_interval() {
 #[tokio::test]
 async fn shutdown_ends_the_stream_cleanly() {
     within(async {
-        let mut s = TestServer::start(fast_config()).await;
+        let mut s = TestServer::start(Config {
+            shutdown_deadline: Duration::from_secs(10),
+            ..fast_config()
+        })
+        .await;
         let mut a = s.sse("/topics/t/sse", &[]).await;
         let mut b = s.sse("/topics/u/sse?since=0", &[]).await;
         s.publish("t", "1").await;
@@ -195,8 +199,8 @@ async fn shutdown_ends_the_stream_cleanly() {
         }
         s.stop().await;
         assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "well within the deadline"
+            start.elapsed() < Duration::from_secs(5),
+            "told at once, not forced at the 10 s deadline"
         );
     })
     .await;
