@@ -161,19 +161,34 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput, ReportErro
         .enumerate()
         .map(|(i, r)| {
             let s = &r.run.summary;
+            let m = &r.run.meta;
             format!(
-                "{} = `{}`: scenario `{}`, started {}, {} s, target {}{}",
+                "{} = `{}`: scenario `{}`, started {}, {} s, target {}, host `{}` ({} cores), pushbench {}{}{}",
                 letter(i),
                 r.run.dir.display(),
                 s.scenario,
                 s.started_at,
                 fixed(s.duration_s, 1),
                 s.target,
+                m.host,
+                m.cores,
+                m.version,
+                m.git_revision
+                    .as_deref()
+                    .map(|g| format!(" ({g})"))
+                    .unwrap_or_default(),
                 if s.partial { " (partial run)" } else { "" }
             )
         })
         .collect();
     doc.push(Block::Bullets(run_lines.clone()));
+    let settings = setting_differences(&runs);
+    if !settings.is_empty() {
+        doc.push(Block::Para(
+            "Scenario settings that differ from A (from `scenario.resolved.toml`):".to_owned(),
+        ));
+        doc.push(Block::Bullets(settings.clone()));
+    }
     let caveats: Vec<String> = runs
         .iter()
         .enumerate()
@@ -198,6 +213,12 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput, ReportErro
     for l in &run_lines {
         text.push_str(&l.replace('`', ""));
         text.push('\n');
+    }
+    if !settings.is_empty() {
+        text.push_str("settings that differ from A:\n");
+        for l in &settings {
+            text.push_str(&format!("  {}\n", l.replace('`', "")));
+        }
     }
 
     let letters: Vec<String> = (0..runs.len()).map(letter).collect();
@@ -339,6 +360,66 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput, ReportErro
         markdown,
         charts,
     })
+}
+
+/// `B: publisher.rate 10 -> 50` for every scenario setting (flattened key path) in
+/// which a run differs from A; settings absent on one side show `(none)`. A scenario
+/// that does not parse is reported as such rather than compared.
+fn setting_differences(runs: &[RunData]) -> Vec<String> {
+    let flat = |r: &RunData| -> Option<std::collections::BTreeMap<String, String>> {
+        let v: toml::Value = toml::from_str(&r.run.scenario_toml).ok()?;
+        let mut out = std::collections::BTreeMap::new();
+        flatten("", &v, &mut out);
+        Some(out)
+    };
+    let Some(base) = flat(&runs[0]) else {
+        return vec!["A: scenario.resolved.toml does not parse; settings not compared".to_owned()];
+    };
+    let mut out = Vec::new();
+    for (i, r) in runs.iter().enumerate().skip(1) {
+        let Some(other) = flat(r) else {
+            out.push(format!(
+                "{}: scenario.resolved.toml does not parse; settings not compared",
+                letter(i)
+            ));
+            continue;
+        };
+        let keys: std::collections::BTreeSet<&String> = base.keys().chain(other.keys()).collect();
+        for k in keys {
+            let (a, b) = (base.get(k), other.get(k));
+            if a != b {
+                let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".to_owned());
+                out.push(format!("{}: `{k}` {} -> {}", letter(i), show(a), show(b)));
+            }
+        }
+    }
+    out
+}
+
+/// `group.0.clients = 3` style key paths for every leaf of a TOML value.
+fn flatten(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&join(k), v, out);
+            }
+        }
+        toml::Value::Array(a) if a.iter().all(|x| x.is_table()) && !a.is_empty() => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&join(&i.to_string()), v, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_owned(), leaf.to_string());
+        }
+    }
 }
 
 /// A plain-text table: first column left-aligned, the rest right-aligned.

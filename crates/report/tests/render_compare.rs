@@ -28,6 +28,9 @@ fn compares_two_runs_by_group_name() {
     sse["latency_us"]["p99"] = serde_json::json!(p99 * 2);
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     std::fs::remove_file(b.join("latency.hlog")).unwrap();
+    let toml_path = b.join("scenario.resolved.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(&toml_path, toml.replace("rate = 20.0", "rate = 40.0")).unwrap();
 
     let out = std::env::temp_dir().join(format!("pushbench-compare-out-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -55,7 +58,13 @@ fn compares_two_runs_by_group_name() {
         .unwrap();
     assert!(naive.contains("n/a"), "{naive}");
 
+    assert!(
+        result.text.contains("B: publisher.rate 20.0 -> 40.0"),
+        "{}",
+        result.text
+    );
     let md = std::fs::read_to_string(&result.markdown).unwrap();
+    assert!(md.contains("- B: `publisher.rate` 20.0 -> 40.0"));
     assert!(md.contains("## `sse-resume` (sse)"));
     assert!(md.contains("| metric | A | B | B/A |"));
     assert!(md.contains("![Latency by percentile of sse-resume"));
