@@ -333,18 +333,25 @@ impl Session {
     }
 
     async fn send(&self, ws: &mut Ws, msg: Message) -> Result<(), End> {
-        match timeout(self.ctx.app.config.slow_consumer_timeout, ws.send(msg)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Drop),
-            Err(_) => Err(self.slow()),
-        }
+        self.write(ws.send(msg)).await
     }
 
     async fn flush(&self, ws: &mut Ws) -> Result<(), End> {
-        match timeout(self.ctx.app.config.slow_consumer_timeout, ws.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Drop),
-            Err(_) => Err(self.slow()),
+        self.write(ws.flush()).await
+    }
+
+    /// Runs a write under the slow-consumer timeout, and drops the socket at once
+    /// when the shutdown deadline passes: a socket that does not drain cannot take
+    /// a close frame, and the session must not outlive `Server::run` by the
+    /// (possibly much longer) slow-consumer timeout.
+    async fn write(&self, write: impl Future<Output = Result<(), WsError>>) -> Result<(), End> {
+        tokio::select! {
+            written = timeout(self.ctx.app.config.slow_consumer_timeout, write) => match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Drop),
+                Err(_) => Err(self.slow()),
+            },
+            _ = self.ctx.hard_stop.cancelled() => Err(End::Drop),
         }
     }
 
@@ -361,7 +368,7 @@ impl Session {
     /// Feeds a batch of shared frames and flushes once, all within the slow-consumer timeout.
     async fn send_batch(&self, ws: &mut Ws, evs: &[Arc<crate::topic::Stored>]) -> Result<(), End> {
         let metrics = &self.ctx.app.metrics;
-        let fed = timeout(self.ctx.app.config.slow_consumer_timeout, async {
+        self.write(async {
             let mut pending = 0usize;
             for e in evs {
                 let msg = match self.format {
@@ -381,12 +388,7 @@ impl Session {
             }
             ws.flush().await
         })
-        .await;
-        match fed {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Drop),
-            Err(_) => Err(self.slow()),
-        }
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Chunk, Conn, TestServer, fast_config, request_bytes, within, ws_next};
-use pushbench_server::Config;
+use pushbench_server::{Config, Strategy};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -171,6 +171,47 @@ async fn a_server_run_again_keeps_its_log() {
             .await
             .expect("run returns")
             .expect("no panic");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn nothing_outlives_run_by_more_than_the_deadline() {
+    within(async {
+        let mut s = TestServer::start(Config {
+            shutdown_deadline: Duration::from_millis(300),
+            slow_consumer_timeout: Duration::from_secs(25),
+            ..fast_config()
+        })
+        .await;
+        // A WebSocket and an SSE stream whose sockets stopped draining mid-send.
+        let mut raw = s.raw_ws("/topics/t/ws?since=0").await;
+        let mut stalled = Conn::connect_small(s.addr).await;
+        stalled
+            .send(&request_bytes("GET", "/topics/t/sse?since=0", &[], None))
+            .await;
+        let pad = "q".repeat(60_000);
+        common::publish_all(
+            s.addr,
+            "t",
+            (0..200).map(|i| format!("{{\"i\":{i},\"p\":\"{pad}\"}}")),
+        )
+        .await;
+        let metrics = s.server.clone();
+        s.stop().await;
+        // Within a moment of `run` returning, no subscriber is left (not after the
+        // 25 s slow-consumer timeout).
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while metrics.metrics().open_now(Strategy::WebSocket) > 0
+                || metrics.metrics().open_now(Strategy::Sse) > 0
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("every subscriber task ended soon after run returned");
+        raw.conn.wait_closed().await;
+        stalled.wait_closed().await;
     })
     .await;
 }
