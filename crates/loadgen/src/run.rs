@@ -369,7 +369,7 @@ pub async fn run(
     if lag_p.p99 > health::LAG_LIMIT_US || dropped > 0 {
         saturated = true;
         warnings.push(format!(
-            "the publisher fell behind its schedule (lag p99 {} us, {} events not sent): the load generator is saturated and latencies include its own delay",
+            "the publisher fell behind its schedule (lag p99 {} us, {} events not sent): the load generator, or the machine it shares, could not keep up, and latencies include that delay",
             lag_p.p99, dropped
         ));
     }
