@@ -77,7 +77,10 @@ pub async fn show(progress: Arc<Progress>, timeline: Timeline, done: Cancellatio
         let mut err = std::io::stderr().lock();
         // A failed write to stderr leaves nothing better to do than carry on.
         let _ = if tty {
-            write!(err, "\r\x1b[2K{line}")
+            // Cursor parked at column 0 after the line: a log line written meanwhile
+            // (tracing also writes to stderr) overwrites the bar instead of being
+            // glued to its end, and the next redraw starts on the line below it.
+            write!(err, "\r\x1b[2K{line}\r")
         } else {
             writeln!(err, "{line}")
         };
