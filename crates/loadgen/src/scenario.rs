@@ -5,6 +5,36 @@
 //! shape (names and types of keys), then [`validate`] checks meaning (a poll group
 //! may not set `heartbeat`, a rate must be positive) and fills in every default, so
 //! the rest of the crate never sees an `Option` that means "use the default".
+//!
+//! # Keys (defaults in brackets; durations are humantime strings such as "500ms", "20s")
+//!
+//! - top level: `name` (required), `description`, `duration` ["10s"], `warmup`
+//!   ["1s"], `grace` ["2s"], `seed` [1].
+//! - `[publisher]`: `rate` events/s over all topics [10], `payload_bytes` [256],
+//!   `topics` [1], `pattern` = "constant" | "poisson" | "burst" ["constant"],
+//!   `burst_size` (burst only) [10], `connections` (pipelined publishing lanes; topics
+//!   are spread over them, events of one topic stay on one) [4].
+//! - `[[group]]`: `name` [the strategy], `strategy` = poll | long-poll | sse |
+//!   websocket | beacon | chat (required), `clients` [1], `ramp_up` ["0s"], and:
+//!   - poll: `interval` ["1s"], `schedule` = "fixed-rate" | "fixed-delay"
+//!     ["fixed-delay"], `cursor` = "since" | "latest" ["since"], `conditional` [false],
+//!     `limit` [1000], `max_in_flight` (fixed-rate) [32];
+//!   - long-poll: `cursor` = "since" | "none" ["since"], `wait` ["25s"];
+//!   - sse: `resume` [true], `read_timeout` ["30s"];
+//!   - websocket: `format` = "text" | "binary" ["text"], `heartbeat` (a duration or
+//!     "off") ["off"], `heartbeat_misses` [3], `resume` [true];
+//!   - beacon: `rate` uploads/s per client [1], `payload_bytes` [the publisher's];
+//!   - chat: `publish_via` = "websocket" | "post" ["websocket"], `rate` messages/s per
+//!     client [1], `payload_bytes` [the publisher's].
+//! - `[target]` (optional): `base_url` (required in the table), and per endpoint
+//!   (`poll`, `latest`, `long_poll`, `sse`, `websocket`, `publish`, `beacon`) a table
+//!   with `url` (a template with `{topic}`, `{cursor}`, `{wait}`, `{format}`,
+//!   `{limit}`; query parameters holding `{cursor}` are dropped when there is no
+//!   cursor) and `cursor` = "query" | "last-event-id" | "if-none-match" |
+//!   "if-modified-since" | "none". Defaults are pushbench's own server's paths.
+//!
+//! `--set key=value` addresses keys by dotted path; array entries by index from 0 or
+//! by group name: `publisher.rate=200`, `group.0.clients=5`, `group.sse.resume=false`.
 
 use std::path::Path;
 use std::time::Duration;
