@@ -351,6 +351,13 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput, ReportErro
             title: c.title.clone(),
             svg: format!("{}/{}.svg", crate::charts::run::CHARTS_DIR, c.name),
             png: format!("{}/{}.png", crate::charts::run::CHARTS_DIR, c.name),
+            caption: if c.name.starts_with("compare-latency-") {
+                "One line per run; lower is better. Read across to a percentile, up to its latency."
+                    .to_owned()
+            } else {
+                "One bar per run and group; a missing bar means the group is not in that run."
+                    .to_owned()
+            },
         });
     }
     let markdown = out.join(COMPARE_MD);

@@ -14,7 +14,7 @@ td.r,th.r{text-align:right}code{background:#f3f3f3;padding:0 .2rem;border-radius
 pre{background:#f6f6f6;padding:1rem;overflow-x:auto}pre code{background:none;padding:0}\
 .caveats{border-left:6px solid #d55e00;background:#fff3eb;padding:.6rem 1rem;margin:1rem 0}\
 figure{margin:1.5rem 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}\
-figcaption{font-weight:bold;margin-bottom:.3rem}";
+figcaption{font-weight:bold;margin-bottom:.3rem}.how{color:#555;margin:.3rem 0}";
 
 /// Renders `doc` as a complete HTML page. Chart SVGs are read from `base` (the folder
 /// the chart paths are relative to) and inlined.
@@ -78,16 +78,22 @@ pub fn to_html(doc: &[Block], title: &str, base: &Path) -> Result<String, Report
                     escape(text)
                 ));
             }
-            Block::Chart { title, svg, .. } => {
+            Block::Chart {
+                title,
+                svg,
+                caption,
+                ..
+            } => {
                 let path = base.join(svg);
                 let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Io {
                     path: path.clone(),
                     source,
                 })?;
                 out.push_str(&format!(
-                    "<figure>\n<figcaption>{}</figcaption>\n{}\n</figure>\n",
+                    "<figure>\n<figcaption>{}</figcaption>\n{}\n<p class=\"how\">{}</p>\n</figure>\n",
                     escape(title),
-                    strip_prolog(&text)
+                    strip_prolog(&text),
+                    inline(caption)
                 ));
             }
         }

@@ -45,6 +45,8 @@ pub enum Block {
         svg: String,
         /// Relative path of the PNG.
         png: String,
+        /// How to read it (empty for none).
+        caption: String,
     },
 }
 
@@ -91,6 +93,7 @@ pub fn build_document(data: &RunData, charts: &[ChartFile]) -> Vec<Block> {
             title: c.title.clone(),
             svg: relative(&c.svg),
             png: relative(&c.png),
+            caption: crate::charts::run::how_to_read(&c.name).to_owned(),
         });
     }
     let mut missing = Vec::new();
@@ -309,10 +312,17 @@ pub fn to_markdown(doc: &[Block]) -> String {
                 let fence = if text.contains("```") { "````" } else { "```" };
                 out.push_str(&format!("{fence}{lang}\n{text}\n{fence}\n"));
             }
-            Block::Chart { title, svg, png } => {
-                out.push_str(&format!(
-                    "### {title}\n\n![{title}]({svg})\n\n[PNG]({png})\n"
-                ));
+            Block::Chart {
+                title,
+                svg,
+                png,
+                caption,
+            } => {
+                out.push_str(&format!("### {title}\n\n![{title}]({svg})\n\n"));
+                if !caption.is_empty() {
+                    out.push_str(&format!("{caption} "));
+                }
+                out.push_str(&format!("[PNG]({png})\n"));
             }
         }
         out.push('\n');

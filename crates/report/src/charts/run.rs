@@ -71,6 +71,30 @@ pub fn size_of(p: &Plot) -> (u32, u32) {
     }
 }
 
+/// How to read the chart with file stem `name`: what its marks mean, never what the
+/// run showed (that is for the findings, which are computed).
+pub fn how_to_read(name: &str) -> &'static str {
+    match name {
+        "latency-spectrum" => {
+            "One line per group: read across to a percentile, up to its latency; lower is better, and a line ends at its maximum. Dashed lines measure from the actual send time instead of the intended publish time."
+        }
+        "bytes-per-event" => {
+            "Everything the group's clients wrote and read on their sockets, per distinct event delivered: the lower part is event payload, the upper part protocol overhead."
+        }
+        "ordering" => {
+            "Counts over all clients of each group. Coherence is the share of the events each client should have seen that it did see."
+        }
+        "arrivals" => {
+            "One dot per delivery to a sampled client: in-order delivery draws a rising line; crosses arrived after a later event, rings are repeats, missing steps are events never delivered."
+        }
+        "timeseries" => {
+            "One point per second of the measured window, drawn at the middle of the second; shaded bands are fault windows."
+        }
+        "server-cost" => "Server CPU time and resident memory attributed to each group.",
+        _ => "",
+    }
+}
+
 fn title_of(p: &Plot) -> String {
     match p {
         Plot::Bars(b) => b.title.clone(),
@@ -300,6 +324,8 @@ fn ordering_plot(groups: &[GroupSummary]) -> Plot {
 
 /// Most groups drawn in the arrival timeline.
 const MAX_ARRIVAL_PANELS: usize = 6;
+/// Most clients drawn per group in the arrival timeline.
+const MAX_ARRIVAL_CLIENTS: usize = 5;
 
 fn arrivals_plot(data: &RunData) -> Option<Plot> {
     if data.arrivals.is_empty() {
@@ -331,7 +357,9 @@ fn arrivals_plot(data: &RunData) -> Option<Plot> {
             let mut sets = Vec::new();
             let mut late = Vec::new();
             let mut dups = Vec::new();
-            for (i, (client, mut pts)) in per_client.into_iter().enumerate() {
+            for (i, (client, mut pts)) in
+                per_client.into_iter().take(MAX_ARRIVAL_CLIENTS).enumerate()
+            {
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let mut highest = 0u64;
                 let mut seen = std::collections::HashSet::new();
