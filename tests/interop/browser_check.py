@@ -83,8 +83,19 @@ class Pushbench:
     def __init__(self, binary, port, *extra):
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [binary, "serve", "--addr", f"127.0.0.1:{port}", "--sse-retry", "300ms",
-             "--sse-heartbeat", "1s", "--shutdown-deadline", "2s", *extra],
+            [
+                binary,
+                "serve",
+                "--addr",
+                f"127.0.0.1:{port}",
+                "--sse-retry",
+                "300ms",
+                "--sse-heartbeat",
+                "1s",
+                "--shutdown-deadline",
+                "2s",
+                *extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -150,10 +161,21 @@ class Cdp:
 
 async def start_chromium(chromium, profile):
     proc = subprocess.Popen(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-         "--remote-debugging-port=0", "about:blank"],
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -215,8 +237,9 @@ async def run(args):
                 if await cdp.eval("document.readyState === 'complete' && typeof startStreams === 'function'"):
                     break
                 await asyncio.sleep(0.1)
-            print(f"     (page {origin}/page.html, pushbench {base}, "
-                  f"{await cdp.eval('navigator.userAgent')})", flush=True)
+            print(
+                f"     (page {origin}/page.html, pushbench {base}, {await cdp.eval('navigator.userAgent')})", flush=True
+            )
             await checks(cdp, args, pb, base, port, origin)
     finally:
         if chrome is not None:
@@ -287,7 +310,8 @@ async def checks(cdp, args, pb, base, port, origin):
         await asyncio.sleep(0.1)
     result(
         f"browser: navigator.sendBeacon() is accepted and counted (pushbench_beacons_total 1, {len(text)} bytes)",
-        None if sent and count == 1 and metric(base, "pushbench_beacon_bytes_total") == len(text)
+        None
+        if sent and count == 1 and metric(base, "pushbench_beacon_bytes_total") == len(text)
         else f"sendBeacon returned {sent}, count {count}",
     )
 
@@ -299,7 +323,8 @@ async def checks(cdp, args, pb, base, port, origin):
     log = await cdp.eval("until(() => log.wsClose && log.wsbClose, 5000)")
     result(
         "browser: WebSockets see close 1001 when the server shuts down",
-        None if rc == 0 and log["wsClose"] and log["wsClose"]["code"] == 1001 and log["wsbClose"]["code"] == 1001
+        None
+        if rc == 0 and log["wsClose"] and log["wsClose"]["code"] == 1001 and log["wsbClose"]["code"] == 1001
         else f"server status {rc}, closes {log['wsClose']} {log['wsbClose']}",
     )
     pb2 = Pushbench(args.bin, port)
@@ -309,7 +334,8 @@ async def checks(cdp, args, pb, base, port, origin):
     result(
         "browser: EventSource reconnects after a server restart and sends Last-Event-ID: 51 "
         "(the new, empty log answers event: gap requested=51)",
-        None if gap == {"type": "gap", "requested": 51, "first_seq": 1, "last_seq": 0} and log["esOpens"] >= 2
+        None
+        if gap == {"type": "gap", "requested": 51, "first_seq": 1, "last_seq": 0} and log["esOpens"] >= 2
         else f"gaps {log['esGaps']}, opens {log['esOpens']}, errors {log['esErrors']}",
     )
     for k in range(3):
@@ -346,19 +372,20 @@ async def checks(cdp, args, pb, base, port, origin):
         for e in cdp.events
         if e.get("method") == "Network.responseReceivedExtraInfo" and e["params"]["requestId"] in sse_ids
     ]
-    console = [
-        e["params"]["errorMessage"]
-        for e in cdp.events
-        if e.get("method") == "Network.webSocketFrameError"
-    ]
+    console = [e["params"]["errorMessage"] for e in cdp.events if e.get("method") == "Network.webSocketFrameError"]
     result(
         "browser: with --allow-origin <other>, EventSource is refused with 403 (readyState CLOSED, never open)",
-        None if statuses and set(statuses) == {403} and r["esState"] == 2 and not r["esOpened"]
+        None
+        if statuses and set(statuses) == {403} and r["esState"] == 2 and not r["esOpened"]
         else f"statuses {statuses}, probe {r}",
     )
     result(
         "browser: with --allow-origin <other>, WebSocket handshake is refused with 403 (never open, close 1006)",
-        None if not r["wsOpened"] and r["wsClose"] and r["wsClose"]["code"] == 1006 and any("Unexpected response code: 403" in c for c in console)
+        None
+        if not r["wsOpened"]
+        and r["wsClose"]
+        and r["wsClose"]["code"] == 1006
+        and any("Unexpected response code: 403" in c for c in console)
         else f"probe {r}, DevTools errors {console}",
     )
     status, body = http_get(f"{base3}/topics/browser/sse", {"Origin": origin})
@@ -390,8 +417,8 @@ async def checks(cdp, args, pb, base, port, origin):
     )
     result(
         "browser: with --allow-origin <this page>, EventSource, WebSockets and fetch() all work",
-        None if all(events_ok(log[k], [(1, {"i": 0})]) is None for k in ("es", "ws", "wsb"))
-        and r == {"status": 200, "n": 1}
+        None
+        if all(events_ok(log[k], [(1, {"i": 0})]) is None for k in ("es", "ws", "wsb")) and r == {"status": 200, "n": 1}
         else f"log {log}, fetch {r}",
     )
     await cdp.eval("es.close(), ws.close(), wsb.close(), true")

@@ -28,15 +28,13 @@ import urllib.request
 import zlib
 from urllib.parse import urlsplit
 
-
-
 # --- checking one subscriber's stream -------------------------------------------
 
 
 class Tally:
     """What one subscriber saw, checked as it arrives."""
 
-    __slots__ = ("kind", "n", "last_seq", "crc", "errors", "counters", "done_at", "want", "closed")
+    __slots__ = ("closed", "counters", "crc", "done_at", "errors", "kind", "last_seq", "n", "want")
 
     def __init__(self, kind, want):
         self.kind = kind
@@ -144,7 +142,7 @@ async def sse_subscriber(host, port, topic, tally, opened, stop):
                         tally.other(f"event without data: {block[:60]!r}")
                         continue
                     tally.event(int(block[4:nl]), block[nl + 7 :])
-                elif block.startswith(b":") or block.startswith(b"retry: "):
+                elif block.startswith((b":", b"retry: ")):
                     pass
                 else:
                     tally.other(f"unexpected SSE block {block[:80]!r}")
@@ -285,7 +283,10 @@ async def publish_burst(args):
     per = [range(p, args.events, args.publishers) for p in range(args.publishers)]
     # Publisher p sends counters 0, 1, 2, ... (its own sequence) for its share.
     await asyncio.gather(
-        *(publisher(u.hostname, u.port, args.topic, p, range(len(per[p])), pad, args.pipeline) for p in range(args.publishers))
+        *(
+            publisher(u.hostname, u.port, args.topic, p, range(len(per[p])), pad, args.pipeline)
+            for p in range(args.publishers)
+        )
     )
 
 
@@ -358,16 +359,22 @@ def main():
     m0 = metrics(base)
     sse_open = m0.get('pushbench_subscribers_open{strategy="sse"}')
     ws_open = m0.get('pushbench_subscribers_open{strategy="websocket"}')
-    print(f"subscribers connected: {opened} of {args.sse + args.ws} in {time.time() - t0:.1f} s "
-          f"(server says sse {sse_open:.0f}, websocket {ws_open:.0f})", flush=True)
+    print(
+        f"subscribers connected: {opened} of {args.sse + args.ws} in {time.time() - t0:.1f} s "
+        f"(server says sse {sse_open:.0f}, websocket {ws_open:.0f})",
+        flush=True,
+    )
 
     start = time.time()
     asyncio.run(publish_burst(args))
     published_at = time.time()
     pub_s = published_at - start
-    print(f"published {args.events} events over {args.publishers} keep-alive connections "
-          f"({args.pipeline} pipelined requests in flight each) in "
-          f"{pub_s:.2f} s ({args.events / pub_s:.0f} events/s)", flush=True)
+    print(
+        f"published {args.events} events over {args.publishers} keep-alive connections "
+        f"({args.pipeline} pipelined requests in flight each) in "
+        f"{pub_s:.2f} s ({args.events / pub_s:.0f} events/s)",
+        flush=True,
+    )
 
     results = []
     for _ in procs:
@@ -387,9 +394,15 @@ def main():
         seen[d["p"]] = d["c"]
     log_ok = log_ok and [c + 1 for c in seen] == expect_counts
 
-    bad = [r for r in results if r["errors"] or r["n"] != args.events or r["crc"] != crc
-           or r["last_seq"] != args.events
-           or [r["counters"].get(p, -1) + 1 for p in range(args.publishers)] != expect_counts]
+    bad = [
+        r
+        for r in results
+        if r["errors"]
+        or r["n"] != args.events
+        or r["crc"] != crc
+        or r["last_seq"] != args.events
+        or [r["counters"].get(p, -1) + 1 for p in range(args.publishers)] != expect_counts
+    ]
     by_kind = {}
     for r in results:
         by_kind.setdefault(r["kind"], []).append(r)
@@ -405,16 +418,29 @@ def main():
             if r["closed"] is not None:
                 closes[r["closed"]] = closes.get(r["closed"], 0) + 1
         if closes:
-            print(f"{'':10} closed by the server right after the last event: "
-                  + ", ".join(f"{n} with code {c}" for c, n in sorted(closes.items(), key=str)))
+            print(
+                f"{'':10} closed by the server right after the last event: "
+                + ", ".join(f"{n} with code {c}" for c, n in sorted(closes.items(), key=str))
+            )
     delivered = sum(r["n"] for r in results)
-    print(f"events delivered: {delivered} of {args.events * len(results)}; "
-          f"server log read back: {log_n} events, publisher counters {'in order' if log_ok else 'WRONG'}")
-    keys = ['pushbench_deliveries_total{strategy="sse"}', 'pushbench_deliveries_total{strategy="websocket"}',
-            "pushbench_slow_consumer_closes_total", "pushbench_heartbeat_timeouts_total", "pushbench_gaps_total"]
-    print("server metrics: " + ", ".join(f"{k.replace('pushbench_', '')} {m1.get(k, 0) - m0.get(k, 0):.0f}" for k in keys))
-    print(f"server cpu {m1.get('process_cpu_seconds_total', 0) - m0.get('process_cpu_seconds_total', 0):.1f} s during the burst, "
-          f"rss {m1.get('process_resident_memory_bytes', 0) / 2**20:.0f} MiB at the end")
+    print(
+        f"events delivered: {delivered} of {args.events * len(results)}; "
+        f"server log read back: {log_n} events, publisher counters {'in order' if log_ok else 'WRONG'}"
+    )
+    keys = [
+        'pushbench_deliveries_total{strategy="sse"}',
+        'pushbench_deliveries_total{strategy="websocket"}',
+        "pushbench_slow_consumer_closes_total",
+        "pushbench_heartbeat_timeouts_total",
+        "pushbench_gaps_total",
+    ]
+    print(
+        "server metrics: " + ", ".join(f"{k.replace('pushbench_', '')} {m1.get(k, 0) - m0.get(k, 0):.0f}" for k in keys)
+    )
+    print(
+        f"server cpu {m1.get('process_cpu_seconds_total', 0) - m0.get('process_cpu_seconds_total', 0):.1f} s during the burst, "
+        f"rss {m1.get('process_resident_memory_bytes', 0) / 2**20:.0f} MiB at the end"
+    )
     for r in bad[:10]:
         print(f"  BAD {r['kind']}: n={r['n']} last_seq={r['last_seq']} crc_ok={r['crc'] == crc} errors={r['errors']}")
     ok = not bad and log_ok and opened == args.sse + args.ws and len(results) == args.sse + args.ws

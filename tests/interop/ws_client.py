@@ -128,7 +128,6 @@ async def protocol_ping(ws_base, http):
     async with connect(f"{ws_base}/topics/ws-ping/ws") as ws:
         waiter = await ws.ping(b"interop")
         await asyncio.wait_for(waiter, STEP)
-    return None
 
 
 def count_pings(ws):
@@ -224,9 +223,10 @@ async def too_big(ws_base, http):
 
 async def many_in_order(ws_base, http):
     # 300 events published while subscribed, over both formats at once.
-    async with connect(f"{ws_base}/topics/ws-many/ws?format=text") as t, connect(
-        f"{ws_base}/topics/ws-many/ws?format=binary"
-    ) as b:
+    async with (
+        connect(f"{ws_base}/topics/ws-many/ws?format=text") as t,
+        connect(f"{ws_base}/topics/ws-many/ws?format=binary") as b,
+    ):
         await asyncio.sleep(0.2)
         loop = asyncio.get_running_loop()
 
@@ -245,7 +245,7 @@ async def many_in_order(ws_base, http):
 
 
 async def checks(http):
-    ws_base = "ws" + http[len("http"):]
+    ws_base = "ws" + http[len("http") :]
     for name, fn in [
         ("ws text: since=0 replays 1..3, then 4..5 live, in order", text_format),
         ("ws binary: 0x01 + seq u64 BE + JSON data, 1..5 in order", binary_format),
@@ -264,7 +264,7 @@ async def checks(http):
 
 
 async def shutdown(http):
-    ws_base = "ws" + http[len("http"):]
+    ws_base = "ws" + http[len("http") :]
     name = "ws server shutdown (SIGTERM): close 1001 'server shutting down'"
     try:
         async with connect(f"{ws_base}/topics/ws-shutdown/ws") as ws:
