@@ -23,35 +23,36 @@ pub fn events(
     let limit = query.limit()?;
     let metrics = &ctx.app.metrics;
     let _open = metrics.open(Strategy::Poll);
-    let (read, last) = match ctx.app.topics.get(topic) {
-        Some(t) => t.read(since, limit),
+    let read = match ctx.app.topics.get(topic) {
+        Some(t) => t.read(since, limit).0,
         // A topic nobody published to reads as an empty log.
-        None if since == 0 => (Read::CaughtUp, 0),
-        None => (
-            Read::Gap(GapNotice {
-                requested: since,
-                first_seq: 1,
-                last_seq: 0,
-            }),
-            0,
-        ),
+        None if since == 0 => Read::CaughtUp,
+        None => Read::Gap(GapNotice {
+            requested: since,
+            first_seq: 1,
+            last_seq: 0,
+        }),
     };
-    let tag = ctx.app.etag(last);
     if let Read::Gap(g) = read {
         metrics
             .gaps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(gap_error(g));
     }
+    let next = match &read {
+        Read::Events(evs) => evs.last().map_or(since, |e| e.seq),
+        _ => since,
+    };
+    // The tag names what this answer holds, the events up to `next`; not the log's
+    // newest seq, or an answer cut short by `limit` would match the request for the
+    // next page, and a poller that is behind would get 304s until the next publish.
+    let tag = ctx.app.etag(next);
     if not_modified(req.headers(), &tag) {
         return Ok(with_etag(empty(StatusCode::NOT_MODIFIED), &tag));
     }
     let (body, n) = match &read {
         Read::Events(evs) => (
-            encode_poll_response(
-                evs.iter().map(|e| &e.json),
-                evs.last().map_or(since, |e| e.seq),
-            ),
+            encode_poll_response(evs.iter().map(|e| &e.json), next),
             evs.len() as u64,
         ),
         _ => (encode_poll_response([], since), 0),
