@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::client::{ClientCtx, bootstrap_cursor, cursor_after_gap, parse_gap, parse_poll_body};
 use crate::connect::{ClientError, FullResponse, HttpConn};
 use crate::recorder::ClientRecorder;
-use crate::scenario::{PollCursor, PollSchedule};
+use crate::scenario::{CursorStyle, PollCursor, PollSchedule};
 
 /// Poll options.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,7 @@ struct PollState {
     /// Last seq seen (latest mode).
     last_seq: Option<u64>,
     etag: Option<String>,
+    last_modified: Option<String>,
 }
 
 /// Runs one poll client until the run ends; returns its recorder.
@@ -205,9 +206,20 @@ fn request_for(
     state: &PollState,
 ) -> (String, Vec<(&'static str, String)>) {
     let mut headers = Vec::new();
-    if opts.conditional {
+    let style = match opts.cursor {
+        PollCursor::Since => ctx.endpoints.poll.cursor,
+        PollCursor::Latest => ctx.endpoints.latest.cursor,
+    };
+    // HTTP validators: with `conditional`, or as the cursor itself for targets whose
+    // cursor style is a validator.
+    if opts.conditional || style == CursorStyle::IfNoneMatch {
         if let Some(e) = &state.etag {
             headers.push(("if-none-match", e.clone()));
+        }
+    }
+    if style == CursorStyle::IfModifiedSince {
+        if let Some(m) = &state.last_modified {
+            headers.push(("if-modified-since", m.clone()));
         }
     }
     let path = match opts.cursor {
@@ -236,6 +248,13 @@ fn handle(
         .and_then(|v| v.to_str().ok())
     {
         state.etag = Some(etag.to_string());
+    }
+    if let Some(m) = r
+        .headers
+        .get(http::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+    {
+        state.last_modified = Some(m.to_string());
     }
     match (r.status, opts.cursor) {
         (304, _) => {

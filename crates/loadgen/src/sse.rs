@@ -91,6 +91,7 @@ async fn stream_once(
     let mut headers = vec![("accept", "text/event-stream".to_string())];
     let path = match ep.cursor {
         CursorStyle::Query => ctx.path(&ep.url, cursor, &[]),
+        CursorStyle::None => ctx.path(&ep.url, None, &[]),
         _ => {
             if let Some(c) = cursor {
                 headers.push(("last-event-id", c.to_string()));
