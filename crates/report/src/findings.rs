@@ -223,9 +223,17 @@ fn latency(groups: &[GroupSummary], out: &mut Vec<Finding>) {
     };
     let by_p50 = rank(|g| g.latency_us.p50);
     let by_p99 = rank(|g| g.latency_us.p99);
+    // A beacon's latency is its upload's, not a delivery's: said where it is listed.
     let list = |v: &[&GroupSummary], key: fn(&GroupSummary) -> u64| {
         v.iter()
-            .map(|g| format!("`{}` {}", g.name, ms(key(g))))
+            .map(|g| {
+                let upload = if g.strategy == "beacon" {
+                    " (upload)"
+                } else {
+                    ""
+                };
+                format!("`{}` {}{upload}", g.name, ms(key(g)))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -368,6 +368,17 @@ pub fn nines_label(n: f64) -> String {
     }
 }
 
+/// The end of a "nines" axis for data reaching `x1`: the next whole nine when the
+/// data nearly reaches it (99.989% reads better as 99.99%), else the data's end.
+fn nines_top(x1: f64) -> f64 {
+    let x1 = x1.max(1.0);
+    if x1 - x1.floor() > 0.75 {
+        x1.ceil()
+    } else {
+        x1
+    }
+}
+
 /// Whole nines up to `top`, and `top` itself when it is well past the last one.
 fn nines_keys(top: f64) -> Vec<f64> {
     let mut keys: Vec<f64> = (0..=top.floor() as i32).map(f64::from).collect();
@@ -521,10 +532,12 @@ where
         .iter()
         .fold((x0, x1), |(a, b), s| (a.min(s.x0), b.max(s.x1)));
     let x1 = if sx1 > sx0 { sx1 } else { sx0 + 1.0 };
-    let x0 = sx0;
+    // Time and percentiles start at zero: an axis starting at the first sample would
+    // hide where the measured window begins.
+    let x0 = if sx0 >= 0.0 { 0.0 } else { sx0 };
     match (l.x_axis, l.y_log) {
         (XAxis::Nines, true) => {
-            let top = x1.max(1.0);
+            let top = nines_top(x1);
             let keys = nines_keys(top);
             let y0 = (y0.max(1e-3) / 1.5).max(1e-3);
             let y1 = (y1 * 1.5).max(y0 * 10.0);
@@ -537,7 +550,7 @@ where
             )
         }
         (XAxis::Nines, false) => {
-            let top = x1.max(1.0);
+            let top = nines_top(x1);
             let keys = nines_keys(top);
             lines_on(
                 l,
@@ -577,7 +590,7 @@ where
     let mut chart = ChartBuilder::on(area)
         .caption(&l.title, (FONT, title_px))
         .margin(12)
-        .margin_right(40)
+        .margin_right(64)
         .x_label_area_size(48)
         .y_label_area_size(80)
         .build_cartesian_2d(xr, yr)?;
