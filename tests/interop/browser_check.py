@@ -300,6 +300,20 @@ async def checks(cdp, args, pb, base, port, origin):
         None if r == {"status": 201, "j": {"seq": 51}} and streams_ok else f"got {r}, streams ok {streams_ok}",
     )
 
+    # The app-level heartbeat browsers need (they cannot send ping frames), and a
+    # publish over the socket, which every stream then sees as seq 52.
+    log = await cdp.eval(
+        "ws.send('ping'), ws.send(JSON.stringify({type: 'publish', data: {i: 51}})),"
+        " until(() => log.pongs >= 1 && log.es.length >= 52 && log.ws.length >= 52 && log.wsb.length >= 52, 5000)"
+    )
+    want.append((52, {"i": 51}))
+    result(
+        "browser: WebSocket text 'ping' is answered 'pong'; a publish sent over it reaches all three streams",
+        None
+        if log["pongs"] == 1 and all(events_ok(log[k], want) is None for k in ("es", "ws", "wsb"))
+        else f"pongs {log['pongs']}, counts {[len(log[k]) for k in ('es', 'ws', 'wsb')]}",
+    )
+
     text = "beacon from a browser"
     sent = await cdp.eval(f"navigator.sendBeacon({json.dumps(base + '/beacon')}, {json.dumps(text)})")
     count = None
@@ -316,8 +330,8 @@ async def checks(cdp, args, pb, base, port, origin):
     )
 
     # Restart: the WebSockets get 1001, the EventSource reconnects by itself and sends
-    # Last-Event-ID: 51. The new server's log is empty, so it answers with event: gap
-    # naming requested=51, then streams the new log from seq 1.
+    # Last-Event-ID: 52. The new server's log is empty, so it answers with event: gap
+    # naming requested=52, then streams the new log from seq 1.
     rc = pb.stop()
     RUNNING.remove(pb)
     log = await cdp.eval("until(() => log.wsClose && log.wsbClose, 5000)")
@@ -332,18 +346,18 @@ async def checks(cdp, args, pb, base, port, origin):
     log = await cdp.eval("until(() => log.esGaps.length >= 1, 10000)")
     gap = log["esGaps"][0] if log["esGaps"] else None
     result(
-        "browser: EventSource reconnects after a server restart and sends Last-Event-ID: 51 "
-        "(the new, empty log answers event: gap requested=51)",
+        "browser: EventSource reconnects after a server restart and sends Last-Event-ID: 52 "
+        "(the new, empty log answers event: gap requested=52)",
         None
-        if gap == {"type": "gap", "requested": 51, "first_seq": 1, "last_seq": 0} and log["esOpens"] >= 2
+        if gap == {"type": "gap", "requested": 52, "first_seq": 1, "last_seq": 0} and log["esOpens"] >= 2
         else f"gaps {log['esGaps']}, opens {log['esOpens']}, errors {log['esErrors']}",
     )
     for k in range(3):
         publish(base, topic, {"i": 100 + k})
-    log = await cdp.eval("until(() => log.es.length >= 54, 5000)")
+    log = await cdp.eval("until(() => log.es.length >= 55, 5000)")
     result(
         "browser: ... and then receives the restarted log's events 1..3",
-        events_ok(log["es"][51:], [(k + 1, {"i": 100 + k}) for k in range(3)]),
+        events_ok(log["es"][52:], [(k + 1, {"i": 100 + k}) for k in range(3)]),
     )
     await cdp.eval("es.close(), true")
 
