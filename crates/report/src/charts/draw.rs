@@ -14,9 +14,11 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// The family name the bundled font is registered under (SVG viewers use their own
-/// sans-serif; the PNG uses the bundled DejaVu Sans).
-pub const FONT: &str = "sans-serif";
+/// The family name the bundled font is registered under. PNGs always use the bundled
+/// DejaVu Sans; SVGs carry this string as their CSS `font-family`, so a viewer uses
+/// DejaVu Sans when it has it and otherwise Verdana (metrics close to DejaVu's, on
+/// which the layout was computed) or its own sans-serif.
+pub const FONT: &str = "DejaVu Sans, Verdana, sans-serif";
 
 const TITLE_PX: u32 = 30;
 const DESC_PX: u32 = 22;
