@@ -186,3 +186,50 @@ async fn shutdown_answers_a_held_long_poll() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_frees_its_held_poll() {
+    within(async {
+        let s = TestServer::start(fast_config()).await;
+        let mut c = s.connect().await;
+        c.send(&request_bytes(
+            "GET",
+            "/topics/t/events?since=0&wait=30s",
+            &[],
+            None,
+        ))
+        .await;
+        s.wait_metric("pushbench_subscribers_open{strategy=\"long-poll\"}", 1.0)
+            .await;
+        drop(c);
+        // Noticed without waiting out the 30 s hold.
+        loop {
+            let open = s
+                .metric("pushbench_subscribers_open{strategy=\"long-poll\"}")
+                .await;
+            if open == 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Deliveries are counted per strategy.
+        let mut c = s.connect().await;
+        c.send(&request_bytes(
+            "GET",
+            "/topics/t/events?since=0&wait=30s",
+            &[],
+            None,
+        ))
+        .await;
+        s.wait_metric("pushbench_subscribers_open{strategy=\"long-poll\"}", 1.0)
+            .await;
+        s.publish("t", "1").await;
+        assert_eq!(c.read_response(false).await.status, 200);
+        assert_eq!(
+            s.metric("pushbench_deliveries_total{strategy=\"long-poll\"}")
+                .await,
+            1.0
+        );
+    })
+    .await;
+}

@@ -228,3 +228,59 @@ async fn beacon_answers_204_and_counts() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_unread_oversize_body_is_never_taken_for_the_next_request() {
+    within(async {
+        let s = TestServer::start(Config {
+            max_body: 100,
+            ..fast_config()
+        })
+        .await;
+        let mut c = s.connect().await;
+        // The refused body itself looks like requests: none of them may run.
+        let smuggled = request_bytes("POST", "/topics/smuggled/events", &[], Some(b"1"));
+        let big = [smuggled.as_slice(); 10].concat();
+        c.send(&request_bytes("POST", "/topics/t/events", &[], Some(&big)))
+            .await;
+        c.read_response(false)
+            .await
+            .assert_error(413, "body_too_large");
+        // The connection either serves the next real request or is closed.
+        if c.try_send(&request_bytes("GET", "/healthz", &[], None))
+            .await
+            && let Some(head) = c.try_read_head().await
+        {
+            assert_eq!(head.status, 200);
+        }
+        assert_eq!(s.metric("pushbench_events_published_total").await, 0.0);
+        assert_eq!(s.metric("pushbench_topics").await, 0.0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expect_100_continue_as_curl_sends_it() {
+    within(async {
+        let s = TestServer::start(Config {
+            max_body: 100,
+            ..fast_config()
+        })
+        .await;
+        let mut c = s.connect().await;
+        c.send(b"POST /topics/t/events HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n")
+            .await;
+        assert_eq!(c.read_head().await.status, 100);
+        c.send(b"{\"a\":1}").await;
+        let r = c.read_response(false).await;
+        assert_eq!((r.status, r.text().as_str()), (201, "{\"seq\":1}"));
+        // Too large: refused before the body is sent.
+        let mut c = s.connect().await;
+        c.send(b"POST /topics/t/events HTTP/1.1\r\nHost: x\r\nContent-Length: 700\r\nExpect: 100-continue\r\n\r\n")
+            .await;
+        c.read_response(false)
+            .await
+            .assert_error(413, "body_too_large");
+    })
+    .await;
+}
