@@ -153,6 +153,17 @@ fn loss(groups: &[GroupSummary], out: &mut Vec<Finding>) {
             text,
         });
     }
+    for g in groups.iter().filter(|g| g.gaps > 0 && g.lost == 0) {
+        out.push(Finding {
+            topic: "loss",
+            text: format!(
+                "`{}` was told of {} gap{} (its cursor fell behind the retained log) and still lost no expected event.",
+                g.name,
+                g.gaps,
+                plural(g.gaps)
+            ),
+        });
+    }
     let delivering: Vec<&GroupSummary> = groups.iter().filter(|g| g.expected > 0).collect();
     if !delivering.is_empty() && delivering.iter().all(|g| g.lost == 0) {
         out.push(Finding {
@@ -496,6 +507,45 @@ mod tests {
         );
         assert!(c[1].contains("saturated (it used 97%"));
         assert_eq!(c[2], "Warning from the run: clock skew");
+    }
+
+    #[test]
+    fn coordinated_omission_is_one_finding_with_the_lag() {
+        let mut a = g("a");
+        a.latency_uncorrected_us = Percentiles {
+            count: 100,
+            p99: 1000,
+            ..Default::default()
+        };
+        let mut b = g("b");
+        b.latency_uncorrected_us = Percentiles {
+            count: 100,
+            p99: 4000,
+            ..Default::default()
+        };
+        let mut beacon = g("up");
+        beacon.strategy = "beacon".into();
+        let mut s = Summary {
+            groups: vec![a, b, beacon],
+            ..Default::default()
+        };
+        s.publisher.lag_us.p99 = 4000;
+        s.publisher.lag_us.max = 9000;
+        let f = findings(&s);
+        let co: Vec<&Finding> = f
+            .iter()
+            .filter(|f| f.topic == "coordinated-omission")
+            .collect();
+        assert_eq!(co.len(), 1);
+        assert!(
+            co[0].text.contains("`a` 5.0 ms vs 1.0 ms (5.0x)"),
+            "{}",
+            co[0].text
+        );
+        assert!(!co[0].text.contains("`b`"), "1.25x is below the threshold");
+        assert!(co[0].text.contains("p99 4.0 ms, max 9.0 ms"));
+        let lat = f.iter().find(|f| f.topic == "latency").unwrap();
+        assert!(lat.text.contains("`up` 1.0 ms (upload)"), "{}", lat.text);
     }
 
     #[test]

@@ -219,3 +219,24 @@ fn partial_and_saturated_runs_say_so_first() {
     );
     assert!(html.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn a_run_with_no_groups_still_renders() {
+    let dir = checks::copy_run(&fixture_dir(), "empty");
+    let path = dir.join("summary.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["groups"] = serde_json::json!([]);
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let ts = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+    let header = ts.lines().next().unwrap();
+    std::fs::write(dir.join("timeseries.csv"), format!("{header}\n")).unwrap();
+    for f in ["arrivals.csv", "latency.hlog"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let files = render_report(&dir).unwrap();
+    assert!(files.charts.is_empty(), "{:?}", files.charts);
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("The run has no groups."));
+    assert!(md.contains("No finding: no group delivered any event."));
+}
