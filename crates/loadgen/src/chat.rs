@@ -128,13 +128,14 @@ pub(crate) async fn run(
     let mut backoff = ClientCtx::backoff();
     let mut last_seq = None;
     let mut first = true;
+    let mut connected_once = false;
     while !ctx.done.is_cancelled() {
-        if !first && last_seq.is_some() {
+        if !first && connected_once {
             ctx.count_reconnect();
         }
         first = false;
         let result = async {
-            if last_seq.is_none() {
+            if last_seq.is_none() && ctx.endpoints.websocket.takes_cursor() {
                 last_seq = Some(first_cursor(&ctx, &mut rec).await?);
             }
             let path = open_path(&ctx, last_seq, WsFormat::Text);
@@ -143,6 +144,8 @@ pub(crate) async fn run(
                 .target
                 .websocket(&ctx.group.counters.wire, &path)
                 .await?;
+            rec.subscribed();
+            connected_once = true;
             backoff.reset();
             session(&ctx, &mut rec, ws, &ws_opts, &mut last_seq, Some(&mut rx)).await
         }

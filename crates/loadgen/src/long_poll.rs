@@ -27,8 +27,12 @@ pub(crate) async fn run(
         let step = async {
             let mut c = ctx.ensure_http(conn.take()).await?;
             if cursor_mode == LongPollCursor::Since && cursor.is_none() {
-                let cur = bootstrap_cursor(&ctx, &mut c).await?;
-                cursor = Some(cur);
+                if ctx.endpoints.long_poll.takes_cursor() {
+                    cursor = Some(bootstrap_cursor(&ctx, &mut c).await?);
+                } else {
+                    // A target without cursors: subscribed from the first request.
+                    cursor = Some(0);
+                }
                 rec.subscribed();
             }
             if cursor_mode == LongPollCursor::None {

@@ -49,7 +49,7 @@ pub(crate) async fn run(
     let mut conn: Option<HttpConn> = None;
     let mut state = PollState::default();
     // Log mode starts at the current end of the log: new events only.
-    if opts.cursor == PollCursor::Since {
+    if opts.cursor == PollCursor::Since && ctx.endpoints.poll.takes_cursor() {
         loop {
             if ctx.done.is_cancelled() {
                 return rec;
@@ -291,6 +291,7 @@ fn handle(
             Ok(())
         }
         (200, PollCursor::Since) => {
+            rec.subscribed();
             let body = parse_poll_body(&r.body)?;
             if body.events.is_empty() {
                 ctx.count_empty();

@@ -398,6 +398,19 @@ pub struct Endpoint {
     pub cursor: CursorStyle,
 }
 
+impl Endpoint {
+    /// True when a cursor reaches the server (in the URL or a `Last-Event-ID`), so a
+    /// client can start from an exact position; otherwise the server decides where a
+    /// subscription starts, and the client counts itself subscribed once it answers.
+    pub fn takes_cursor(&self) -> bool {
+        match self.cursor {
+            CursorStyle::Query => self.url.contains("{cursor}"),
+            CursorStyle::LastEventId => true,
+            _ => false,
+        }
+    }
+}
+
 /// URL templates for every strategy; the defaults are pushbench's own server.
 #[derive(Clone, Debug)]
 pub struct Endpoints {

@@ -79,10 +79,12 @@ async fn stream_once(
     // The first stream starts from an explicit cursor (the log's end, read from
     // `latest`), so "subscribed" has an exact moment: a server that picks the end
     // of its log itself does so some time after the client sees the response head.
-    let cursor = if !*connected_once {
+    let cursor = if !*connected_once && ep.takes_cursor() {
         let c = bootstrap_cursor(ctx, &mut conn).await?;
         rec.subscribed();
         Some(c)
+    } else if !*connected_once {
+        None
     } else if resume {
         last_id.as_deref().and_then(|s| s.parse::<u64>().ok())
     } else {
@@ -109,6 +111,8 @@ async fn stream_once(
     if resp.status() != 200 {
         return Err(ClientError::Status(resp.status().as_u16()));
     }
+    // For targets without cursors, the stream's start is the subscription.
+    rec.subscribed();
     *connected_once = true;
     backoff.reset();
     let mut body = resp.into_body();

@@ -40,7 +40,10 @@ pub(crate) async fn run(
         }
         first = false;
         let result = async {
-            let cursor = if last_seq.is_none() && !connected_once {
+            let cursor = if last_seq.is_none()
+                && !connected_once
+                && ctx.endpoints.websocket.takes_cursor()
+            {
                 Some(first_cursor(&ctx, &mut rec).await?)
             } else if opts.resume {
                 last_seq
@@ -53,6 +56,7 @@ pub(crate) async fn run(
                 .target
                 .websocket(&ctx.group.counters.wire, &path)
                 .await?;
+            rec.subscribed();
             connected_once = true;
             backoff.reset();
             session(&ctx, &mut rec, ws, &opts, &mut last_seq, None).await
