@@ -214,6 +214,17 @@ check "gap: long poll since=1 is 410 too" test \
 check "gap: SSE from Last-Event-ID: 1 sends event: gap, then id: 11" bash -c \
     "grep -aq '^event: gap\$' '$WORK/ssegap.out' && [ \"\$(grep -a '^id: ' '$WORK/ssegap.out' | head -n1)\" = 'id: 11' ]"
 
+# Other ways clients send and read: Expect: 100-continue, a chunked request body,
+# and HTTP/1.0 (no chunked responses: the SSE stream is delimited by the close).
+printf '{"pad":"%s"}' "$(head -c 2000 /dev/zero | tr '\0' 'y')" >"$WORK/2k.json"
+check "publish with Expect: 100-continue (2 kB body): 201" test "$("${C[@]}" -o /dev/null -w '%{http_code}' \
+    -H 'Expect: 100-continue' -H 'Content-Type: application/json' --data-binary "@$WORK/2k.json" "$B/topics/ways/events")" = 201
+check "publish with a chunked request body: 201" test "$("${C[@]}" -o /dev/null -w '%{http_code}' \
+    -H 'Transfer-Encoding: chunked' --data-binary "@$WORK/2k.json" "$B/topics/ways/events")" = 201
+"${C[@]}" --http1.0 -N --max-time 1.2 -D "$WORK/sse10.h" "$B/topics/ways/sse?since=0" >"$WORK/sse10.out" || true
+check "HTTP/1.0 SSE: 200, not chunked, id: 1 2" bash -c "head -n1 '$WORK/sse10.h' | grep -q '^HTTP/1.0 200' &&
+    ! grep -qi '^transfer-encoding' '$WORK/sse10.h' && [ \"\$(grep -a '^id: ' '$WORK/sse10.out' | tr '\n' ' ')\" = 'id: 1 id: 2 ' ]"
+
 # Beacon and metrics.
 check "beacon: 204 with no body" test \
     "$("${C[@]}" -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --data-binary 'hello beacon' "$B/beacon")" = 204
@@ -221,7 +232,7 @@ check "beacon: 204 with no body" test \
 check "metrics: Prometheus text content type" grep -qi '^content-type: text/plain' "$WORK/metrics.h"
 check "metrics: beacon count 1 and 12 bytes" bash -c \
     "grep -q '^pushbench_beacons_total 1\$' '$WORK/metrics.out' && grep -q '^pushbench_beacon_bytes_total 12\$' '$WORK/metrics.out'"
-check "metrics: 65 events published" grep -q '^pushbench_events_published_total 65$' "$WORK/metrics.out"
+check "metrics: 67 events published" grep -q '^pushbench_events_published_total 67$' "$WORK/metrics.out"
 check "metrics: gaps counted" grep -q '^pushbench_gaps_total [1-9]' "$WORK/metrics.out"
 check "metrics: sse deliveries counted" grep -q '^pushbench_deliveries_total{strategy="sse"} [1-9]' "$WORK/metrics.out"
 check "healthz: 200" test "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/healthz")" = 200
@@ -252,6 +263,8 @@ check "error 405 carries Allow: GET, POST, OPTIONS" grep -qi '^allow: GET, POST,
 head -c 5000 /dev/zero | tr '\0' 'a' | sed 's/.*/"&"/' >"$WORK/big.json"
 err "body over --max-body" 413 body_too_large -X POST -H 'Content-Type: application/json' --data-binary "@$WORK/big.json" "$B/topics/$T/events"
 err "plain GET on /ws" 426 websocket_required "$B/topics/$T/ws"
+err "chunked body over --max-body (no Content-Length)" 413 body_too_large -X POST -H 'Transfer-Encoding: chunked' \
+    --data-binary "@$WORK/big.json" "$B/topics/$T/events"
 code=$("${C[@]}" -D "$WORK/pre.h" -o /dev/null -w '%{http_code}' -X OPTIONS -H 'Origin: http://example.test' \
     -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: content-type' "$B/topics/$T/events")
 check "CORS preflight: 204 allowing POST and Content-Type" bash -c "[ $code = 204 ] &&

@@ -195,6 +195,24 @@ async def publish_over_socket(ws_base, http):
     return None if polled == want else f"HTTP poll got {polled}"
 
 
+async def fragmented_publish(ws_base, http):
+    # One publish message sent as three frames (text + 2 continuations).
+    async with connect(f"{ws_base}/topics/ws-frag/ws?since=0") as ws:
+        await ws.send(['{"type":"publish",', '"data":{"fragmented":', "true}}"])
+        got = await recv_events(ws, 1)
+    return None if got == [(1, {"fragmented": True})] else f"got {got}"
+
+
+async def client_close(ws_base, http):
+    # The client starts the closing handshake; the server must answer it (not just drop).
+    async with connect(f"{ws_base}/topics/ws-frag/ws") as ws:
+        await ws.close(1000, "bye")
+        sent = ws.protocol.close_rcvd
+    if sent is None:
+        return "no close frame came back from the server"
+    return None if sent.code == 1000 else f"server answered close with {sent.code}"
+
+
 async def bad_message(ws_base, http):
     async with connect(f"{ws_base}/topics/ws-pub/ws") as ws:
         await ws.send("hello?")
@@ -256,6 +274,8 @@ async def checks(http):
         ("ws server pings answered by the client keep an idle socket open (3.5 s)", server_pings),
         ("ws peer that never answers pings: close 4000 after ping + pong timeout", deaf_peer),
         ("ws publish over the socket: echoed to subscribers and in the log", publish_over_socket),
+        ("ws publish sent as a fragmented message (3 frames) is reassembled", fragmented_publish),
+        ("ws client-initiated close 1000 is answered with a close frame", client_close),
         ("ws bad client message: JSON error frame, socket stays up", bad_message),
         ("ws 300 events published while subscribed: text and binary complete, in order", many_in_order),
         ("ws oversize message (5000 > --max-body 4096): close 1009", too_big),
