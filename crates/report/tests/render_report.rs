@@ -156,10 +156,15 @@ fn html_is_self_contained() {
 #[test]
 fn a_run_without_optional_files_renders_without_their_charts() {
     let dir = checks::copy_run(&fixture_dir(), "minimal");
+    // A stale chart from an earlier rendering goes away with its data.
+    render_report(&dir).unwrap();
+    assert!(dir.join("charts/arrivals.svg").exists());
     for f in ["arrivals.csv", "faults.csv", "latency.hlog"] {
         std::fs::remove_file(dir.join(f)).unwrap();
     }
     let files = render_report(&dir).unwrap();
+    assert!(!dir.join("charts/arrivals.svg").exists());
+    assert!(!dir.join("charts/arrivals.png").exists());
     let names: Vec<&str> = files.charts.iter().map(|c| c.name.as_str()).collect();
     assert!(!names.contains(&"arrivals"));
     assert!(

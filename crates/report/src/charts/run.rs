@@ -22,13 +22,40 @@ pub const CHARTS_DIR: &str = "charts";
 /// Deepest percentile plotted: 99.999% ("five nines").
 const MAX_NINES: f64 = 5.0;
 
-/// Draws every chart the data supports into `<dir>/charts/`.
+/// Every chart a run can have, by file stem.
+pub const RUN_CHARTS: [&str; 6] = [
+    "latency-spectrum",
+    "bytes-per-event",
+    "ordering",
+    "arrivals",
+    "timeseries",
+    "server-cost",
+];
+
+/// Draws every chart the data supports into `<dir>/charts/`, and removes the files of
+/// charts an earlier rendering drew that this data no longer supports (so a folder
+/// never shows a chart its report does not).
 pub fn render_run_charts(data: &RunData, dir: &Path) -> Result<Vec<ChartFile>, ReportError> {
     let out = dir.join(CHARTS_DIR);
-    run_plots(data)
+    let charts = run_plots(data)
         .into_iter()
         .map(|(name, title, plot)| write_chart(&out, name, &title, &plot, size_of(&plot)))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    for stem in RUN_CHARTS {
+        if charts.iter().any(|c| c.name == stem) {
+            continue;
+        }
+        for ext in ["svg", "png"] {
+            let path = out.join(format!("{stem}.{ext}"));
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ReportError::Io { path, source: e });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(charts)
 }
 
 /// The charts of a run as (file stem, title, plot), in report order.
