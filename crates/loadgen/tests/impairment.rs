@@ -192,3 +192,82 @@ async fn resuming_clients_survive_a_reset_without_loss() {
     .await
     .expect("finishes within 30s");
 }
+
+const HALF_OPEN: &str = r#"
+name = "half-open"
+description = "a blackhole in the middle of the run"
+duration = "4s"
+warmup = "500ms"
+grace = "3s"
+[publisher]
+rate = 20
+[[group]]
+name = "ws-heartbeat"
+strategy = "websocket"
+clients = 2
+heartbeat = "200ms"
+heartbeat_misses = 2
+resume = true
+[[group]]
+name = "ws-silent"
+strategy = "websocket"
+clients = 2
+resume = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_detects_a_half_open_connection() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (url, proxy, token) = server_behind_proxy(Impairment::none()).await;
+        let s = Scenario::from_toml_str(HALF_OPEN, "half-open.toml", &[]).expect("valid");
+        let progress = Arc::new(Progress::default());
+        let faults = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                while progress.snapshot().elapsed_ms < 1500 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                proxy.apply(Fault::Blackhole).expect("blackhole applies");
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                proxy.lift();
+                proxy
+            })
+        };
+        let r = run(
+            &s,
+            RunOptions {
+                base_url: url,
+                embedded: false,
+            },
+            progress,
+            CancellationToken::new(),
+        )
+        .await
+        .expect("run");
+        let _proxy = faults.await.expect("fault task");
+        token.cancel();
+        let hb = group(&r, "ws-heartbeat");
+        let silent = group(&r, "ws-silent");
+        eprintln!("{hb:?}\n{silent:?}");
+        // The heartbeat notices the dead peer and reconnects; resume loses nothing.
+        assert!(
+            hb.errors_by_kind.get("dead_peer").copied().unwrap_or(0) >= 2,
+            "{hb:?}"
+        );
+        assert!(hb.reconnects >= 2, "{hb:?}");
+        assert_eq!((hb.lost, hb.duplicates, hb.reordered), (0, 0, 0), "{hb:?}");
+        // Without a heartbeat nothing is noticed: the connection just goes quiet
+        // until the blackhole ends and the held bytes arrive.
+        assert!(
+            !silent.errors_by_kind.contains_key("dead_peer"),
+            "{silent:?}"
+        );
+        assert_eq!(silent.reconnects, 0, "{silent:?}");
+        assert!(
+            silent.latency_us.max > 1_000_000,
+            "events waited out the blackhole: {silent:?}"
+        );
+    })
+    .await
+    .expect("finishes within 30s");
+}
