@@ -277,3 +277,51 @@ async fn subscribers_are_counted_in_metrics() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_http_1_0_client_gets_a_close_delimited_stream() {
+    within(async {
+        let mut s = TestServer::start(Config {
+            shutdown_deadline: Duration::from_secs(10),
+            ..fast_config()
+        })
+        .await;
+        for i in 1..=2 {
+            s.publish("t", &i.to_string()).await;
+        }
+        let mut c = s.connect().await;
+        c.send(b"GET /topics/t/sse?since=0 HTTP/1.0\r\n\r\n").await;
+        let head = c.read_head().await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-type"), Some("text/event-stream"));
+        assert_eq!(
+            head.header("transfer-encoding"),
+            None,
+            "no chunking in HTTP/1.0"
+        );
+        let mut parser = pushbench_protocol::wire::SseParser::new(1 << 16);
+        let mut items = Vec::new();
+        s.publish("t", "3").await;
+        while !items
+            .iter()
+            .any(|i| matches!(i, SseItem::Event { id: Some(id), .. } if id == "3"))
+        {
+            let bytes = c.read_some().await;
+            assert!(!bytes.is_empty(), "the stream ended early");
+            parser.feed(&bytes, &mut items).expect("valid SSE");
+        }
+        let ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                SseItem::Event { id, .. } => id.as_deref(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        // Shutdown ends it with a close.
+        s.shutdown.cancel();
+        c.wait_closed().await;
+        s.stop().await;
+    })
+    .await;
+}

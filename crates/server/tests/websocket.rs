@@ -596,3 +596,26 @@ async fn ping_frames_from_the_client_get_pongs_with_the_same_payload() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_fragmented_publish_is_reassembled() {
+    within(async {
+        let s = TestServer::start(fast_config()).await;
+        let mut raw = s.raw_ws("/topics/t/ws").await;
+        let mask = Some([7, 7, 7, 7]);
+        let msg = b"{\"type\":\"publish\",\"data\":{\"parts\":3}}";
+        let (a, rest) = msg.split_at(10);
+        let (b, c) = rest.split_at(12);
+        raw.conn.send(&RawWs::frame(false, 1, mask, a)).await;
+        // A ping may come between fragments; it is answered at once.
+        raw.send(9, b"mid").await;
+        let f = raw.read_frame().await.expect("a pong");
+        assert_eq!((f.opcode, f.payload.as_slice()), (10, &b"mid"[..]));
+        raw.conn.send(&RawWs::frame(false, 0, mask, b)).await;
+        raw.conn.send(&RawWs::frame(true, 0, mask, c)).await;
+        let f = raw.read_frame().await.expect("the event");
+        assert_eq!(f.opcode, 1);
+        assert_eq!(f.payload, b"{\"seq\":1,\"data\":{\"parts\":3}}");
+    })
+    .await;
+}

@@ -391,6 +391,14 @@ impl Conn {
         }
     }
 
+    /// Reads whatever arrives next (at least one byte); empty at EOF.
+    pub async fn read_some(&mut self) -> Vec<u8> {
+        if self.buf.is_empty() {
+            self.fill().await;
+        }
+        std::mem::take(&mut self.buf)
+    }
+
     /// Writes all of `bytes`.
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
@@ -451,9 +459,8 @@ impl Conn {
         let mut lines = text.split("\r\n");
         let status_line = lines.next().expect("status line");
         let mut parts = status_line.splitn(3, ' ');
-        assert_eq!(
-            parts.next(),
-            Some("HTTP/1.1"),
+        assert!(
+            matches!(parts.next(), Some("HTTP/1.1" | "HTTP/1.0")),
             "status line {status_line:?}"
         );
         let status = parts
