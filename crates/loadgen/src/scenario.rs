@@ -510,7 +510,7 @@ impl Scenario {
                     message: e.message().trim().to_string(),
                 })?
         };
-        validate(raw, origin, text)
+        validate(raw, origin, text, overrides)
     }
 
     /// Scenario name.
@@ -828,12 +828,31 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ScenarioErro
     Ok(())
 }
 
-fn validate(raw: RawScenario, origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
-    let bad = |key: &str, message: String| ScenarioError::Invalid {
-        path: origin.to_string(),
-        key: key.to_string(),
-        line: find_key_line(text, key),
-        message,
+fn validate(
+    raw: RawScenario,
+    origin: &str,
+    text: &str,
+    overrides: &[String],
+) -> Result<Scenario, ScenarioError> {
+    let bad = |key: &str, message: String| {
+        // A value that came from --set has no line in the file: name the override.
+        match overrides
+            .iter()
+            .find(|o| o.split('=').next().map(str::trim) == Some(key))
+        {
+            Some(o) => ScenarioError::Invalid {
+                path: format!("{origin} (--set {o})"),
+                key: key.to_string(),
+                line: None,
+                message,
+            },
+            None => ScenarioError::Invalid {
+                path: origin.to_string(),
+                key: key.to_string(),
+                line: find_key_line(text, key),
+                message,
+            },
+        }
     };
     let dur =
         |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ScenarioError> {
@@ -1276,6 +1295,13 @@ clients = 2
             .unwrap_err()
             .to_string();
         assert!(e.contains("out of range"), "{e}");
+        let e = Scenario::from_toml_str(MINI, "mini.toml", &["publisher.rate=-1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("(--set publisher.rate=-1)") && !e.contains("line"),
+            "{e}"
+        );
         let e = Scenario::from_toml_str(MINI, "mini.toml", &["publisher.rat=1".into()])
             .unwrap_err()
             .to_string();
