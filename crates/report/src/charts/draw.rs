@@ -411,15 +411,39 @@ where
         .collect();
     let top = b
         .y_max
-        .unwrap_or_else(|| totals.iter().copied().fold(0.0, f64::max) * 1.18)
+        .unwrap_or_else(|| {
+            // Headroom for the value labels, and for the legend when there is one.
+            let room = if b.series.len() > 1 { 1.3 } else { 1.15 };
+            totals.iter().copied().fold(0.0, f64::max) * room
+        })
         .max(1e-9);
     let top = if top <= 1e-9 { 1.0 } else { top };
     let keys: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let cats = b.categories.clone();
+    // Category names shrink (down to 11 px) rather than overlap when there are many
+    // or long ones; a character is about 0.62 em wide in DejaVu Sans.
+    let longest = cats
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let slot_px = f64::from(area.dim_in_pixel().0.saturating_sub(110)) / n as f64;
+    let fit = |slots: f64| slot_px * slots * 0.95 / (longest as f64 * 0.62);
+    // Too long for one row even at 12 px: two staggered rows, each label getting the
+    // width of two slots.
+    let staggered = fit(1.0) < 12.0;
+    let x_label_px = if staggered { fit(2.0) } else { fit(1.0) }.clamp(11.0, f64::from(LABEL_PX));
     let mut chart = ChartBuilder::on(area)
         .caption(&b.title, (FONT, title_px))
         .margin(12)
-        .x_label_area_size(if n > 4 { 56 } else { 40 })
+        .x_label_area_size(if staggered {
+            (x_label_px * 2.0 + 24.0) as u32
+        } else if n > 4 {
+            56
+        } else {
+            40
+        })
         .y_label_area_size(80)
         .build_cartesian_2d(Ticks::new(-0.5..n as f64 - 0.5, keys), 0.0..top)?;
     chart
@@ -427,7 +451,7 @@ where
         .disable_x_mesh()
         .x_label_formatter(&|x| {
             let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
+            if !staggered && (x - i).abs() < 1e-6 && i >= 0.0 {
                 cats.get(i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
@@ -437,8 +461,22 @@ where
         .light_line_style(TRANSPARENT)
         .y_desc(&b.y_desc)
         .axis_desc_style((FONT, DESC_PX))
-        .label_style((FONT, LABEL_PX))
+        .y_label_style((FONT, LABEL_PX))
+        .x_label_style((FONT, x_label_px))
         .draw()?;
+
+    if staggered {
+        // Drawn on the panel in pixels, below the axis, alternating rows.
+        let (bx, by) = area.get_base_pixel();
+        let style =
+            TextStyle::from((FONT, x_label_px).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, c) in cats.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64, 0.0));
+            let row = (i % 2) as f64;
+            let y = py - by + 8 + (row * (x_label_px + 6.0)) as i32;
+            area.draw(&Text::new(c.clone(), (px - bx, y), style.clone()))?;
+        }
+    }
 
     let k = b.series.len().max(1);
     let group_w = 0.8;
@@ -501,7 +539,8 @@ where
             .collect();
         chart.draw_series(labels)?;
     }
-    if !b.series.is_empty() {
+    // One series needs no legend: the title and axis say what it is.
+    if b.series.len() > 1 {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
