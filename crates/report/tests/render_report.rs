@@ -29,10 +29,16 @@ fn fixture_dir() -> PathBuf {
     dir
 }
 
-fn rendered(name: &str) -> PathBuf {
-    let dir = checks::copy_run(&fixture_dir(), name);
-    render_report(&dir).expect("render the fixture");
-    dir
+/// The fixture rendered once, shared by the tests that only read the output (each
+/// rendering draws a dozen charts; the crate's tests stay fast).
+fn rendered(_test: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = checks::copy_run(&fixture_dir(), "shared");
+        render_report(&dir).expect("render the fixture");
+        dir
+    })
+    .clone()
 }
 
 #[test]
