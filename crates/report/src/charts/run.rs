@@ -275,9 +275,15 @@ pub fn bytes_split(g: &GroupSummary) -> (f64, f64) {
         return (0.0, 0.0);
     }
     let d = g.delivered as f64;
-    let total = (g.bytes_up + g.bytes_down) as f64;
-    let payload = g.payload_bytes_down as f64;
-    (payload / d, (total - payload).max(0.0) / d)
+    // The summary's own per-event figure when it has one, so the report's numbers are
+    // the ones in summary.json.
+    let total = if g.wire_bytes_per_event > 0.0 {
+        g.wire_bytes_per_event
+    } else {
+        (g.bytes_up + g.bytes_down) as f64 / d
+    };
+    let payload = g.payload_bytes_down as f64 / d;
+    (payload.min(total), (total - payload).max(0.0))
 }
 
 fn bytes_plot(groups: &[GroupSummary]) -> Plot {
