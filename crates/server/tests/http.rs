@@ -181,3 +181,53 @@ async fn allow_origin_narrows_cors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn bytes_out_counts_the_body_and_payload_bytes_sent() {
+    within(async {
+        let s = TestServer::start(pushbench_server::Config {
+            sse_retry: std::time::Duration::from_millis(2000),
+            ..fast_config()
+        })
+        .await;
+        s.publish("t", "1").await;
+        let mut sse = s.sse("/topics/t/sse?since=0", &[]).await;
+        assert_eq!(sse.expect_event(1).await, "1");
+        let mut ws = s.ws("/topics/t/ws?since=0").await;
+        assert_eq!(
+            common::ws_next(&mut ws).await,
+            Some(tokio_tungstenite::tungstenite::Message::text(
+                "{\"seq\":1,\"data\":1}"
+            ))
+        );
+        let poll = s.get("/topics/t/events?since=0").await;
+        let m = |text: &str, n: &str| metric_value(text, n).unwrap_or_else(|| panic!("{n}"));
+        let text = s.metrics().await;
+        // "retry: 2000\n\n" + "id: 1\ndata: 1\n\n"
+        assert_eq!(
+            m(&text, "pushbench_bytes_out_total{strategy=\"sse\"}"),
+            28.0
+        );
+        assert_eq!(
+            m(&text, "pushbench_bytes_out_total{strategy=\"websocket\"}"),
+            18.0
+        );
+        assert_eq!(
+            m(&text, "pushbench_bytes_out_total{strategy=\"poll\"}"),
+            poll.body.len() as f64
+        );
+        assert_eq!(
+            m(&text, "pushbench_deliveries_total{strategy=\"sse\"}"),
+            1.0
+        );
+        assert_eq!(
+            m(&text, "pushbench_deliveries_total{strategy=\"websocket\"}"),
+            1.0
+        );
+        assert_eq!(
+            m(&text, "pushbench_deliveries_total{strategy=\"poll\"}"),
+            1.0
+        );
+    })
+    .await;
+}
