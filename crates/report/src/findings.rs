@@ -416,13 +416,14 @@ fn share(part: f64, whole: f64) -> String {
     }
 }
 
-/// Microseconds as milliseconds: `12.3 ms`, `0.045 ms`, `1234 ms`.
+/// Microseconds as milliseconds, at least three significant digits: `1234.5 ms`,
+/// `12.3 ms`, `1.23 ms`, `0.045 ms` (the terminal summary's style).
 pub fn ms(us: u64) -> String {
     let v = us as f64 / 1000.0;
-    if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else if v >= 1.0 {
+    if v >= 10.0 {
         format!("{v:.1} ms")
+    } else if v >= 1.0 {
+        format!("{v:.2} ms")
     } else {
         format!("{v:.3} ms")
     }
@@ -538,14 +539,14 @@ mod tests {
             .collect();
         assert_eq!(co.len(), 1);
         assert!(
-            co[0].text.contains("`a` 5.0 ms vs 1.0 ms (5.0x)"),
+            co[0].text.contains("`a` 5.00 ms vs 1.00 ms (5.0x)"),
             "{}",
             co[0].text
         );
         assert!(!co[0].text.contains("`b`"), "1.25x is below the threshold");
-        assert!(co[0].text.contains("p99 4.0 ms, max 9.0 ms"));
+        assert!(co[0].text.contains("p99 4.00 ms, max 9.00 ms"));
         let lat = f.iter().find(|f| f.topic == "latency").unwrap();
-        assert!(lat.text.contains("`up` 1.0 ms (upload)"), "{}", lat.text);
+        assert!(lat.text.contains("`up` 1.00 ms (upload)"), "{}", lat.text);
     }
 
     #[test]
