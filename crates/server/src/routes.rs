@@ -252,8 +252,10 @@ pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+        // The scheme name is case-insensitive (RFC 9110 section 11.1): `bearer` counts too.
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
     // Compare every byte so timing does not reveal how much of a guess was right.
     let same = given.len() == expected.len()
         && given

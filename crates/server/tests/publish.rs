@@ -163,6 +163,9 @@ async fn publish_token_is_required_when_set() {
             "Bearer s3cret2",
             "s3cret",
             "Basic s3cret",
+            "Bearers3cret",
+            "Bearer",
+            "Bearer  ",
         ] {
             let r = s
                 .request("POST", "/topics/t/events", &[("Authorization", bad)], b"1")
@@ -178,9 +181,16 @@ async fn publish_token_is_required_when_set() {
             )
             .await;
         assert_eq!((r.status, r.text()), (201, "{\"seq\":1}".to_string()));
+        // The scheme name is case-insensitive.
+        for ok in ["bearer s3cret", "BEARER s3cret"] {
+            let r = s
+                .request("POST", "/topics/t/events", &[("Authorization", ok)], b"1")
+                .await;
+            assert_eq!(r.status, 201, "{ok}");
+        }
         // Reading needs no token.
         assert_eq!(s.get("/topics/t/events").await.status, 200);
-        assert_eq!(s.metric("pushbench_publish_rejected_total").await, 6.0);
+        assert_eq!(s.metric("pushbench_publish_rejected_total").await, 9.0);
     })
     .await;
 }
