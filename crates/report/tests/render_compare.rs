@@ -32,8 +32,7 @@ fn compares_two_runs_by_group_name() {
     let toml = std::fs::read_to_string(&toml_path).unwrap();
     std::fs::write(&toml_path, toml.replace("rate = 20.0", "rate = 40.0")).unwrap();
 
-    let out = std::env::temp_dir().join(format!("pushbench-compare-out-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let out = checks::scratch("compare-out");
     let result = compare(&[a.clone(), b.clone()], &out).unwrap();
 
     let sse_block = result
@@ -74,5 +73,11 @@ fn compares_two_runs_by_group_name() {
         checks::valid_chart(&c.svg);
         checks::valid_chart(&c.png);
     }
-    assert!(compare(&[a], &out).is_err(), "one run is not a comparison");
+    assert!(
+        compare(&[a.clone()], &out).is_err(),
+        "one run is not a comparison"
+    );
+    for d in [a, b, out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }

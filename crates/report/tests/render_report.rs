@@ -184,6 +184,7 @@ fn a_run_without_optional_files_renders_without_their_charts() {
         checks::valid_chart(&c.svg);
         checks::valid_chart(&c.png);
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -192,6 +193,7 @@ fn a_folder_without_summary_is_an_error_naming_the_file() {
     std::fs::remove_file(dir.join("summary.json")).unwrap();
     let err = render_report(&dir).unwrap_err().to_string();
     assert!(err.contains("summary.json"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -229,6 +231,7 @@ fn partial_and_saturated_runs_say_so_first() {
         "group names are escaped in HTML"
     );
     assert!(html.contains("&lt;script&gt;"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -250,4 +253,5 @@ fn a_run_with_no_groups_still_renders() {
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("The run has no groups."));
     assert!(md.contains("No finding: no group delivered any event."));
+    let _ = std::fs::remove_dir_all(&dir);
 }
