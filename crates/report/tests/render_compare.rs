@@ -74,7 +74,7 @@ fn compares_two_runs_by_group_name() {
         checks::valid_chart(&c.png);
     }
     assert!(
-        compare(&[a.clone()], &out).is_err(),
+        compare(std::slice::from_ref(&a), &out).is_err(),
         "one run is not a comparison"
     );
     for d in [a, b, out] {
