@@ -256,8 +256,10 @@ pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map_or("", |(_, token)| token.trim());
+    // An empty token (`--publish-token "$UNSET"`) matches nothing: fail closed, not open.
     // Compare every byte so timing does not reveal how much of a guess was right.
-    let same = given.len() == expected.len()
+    let same = !expected.is_empty()
+        && given.len() == expected.len()
         && given
             .bytes()
             .zip(expected.bytes())

@@ -294,3 +294,24 @@ async fn expect_100_continue_as_curl_sends_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_empty_publish_token_fails_closed() {
+    within(async {
+        let s = TestServer::start(Config {
+            publish_token: Some(String::new()),
+            ..fast_config()
+        })
+        .await;
+        for headers in [
+            &[][..],
+            &[("Authorization", "Bearer ")][..],
+            &[("Authorization", "Bearer x")][..],
+        ] {
+            s.request("POST", "/topics/t/events", headers, b"1")
+                .await
+                .assert_error(401, "unauthorized");
+        }
+    })
+    .await;
+}
