@@ -22,7 +22,13 @@
 //!   `backoff.rs`: reconnect delays.
 //! - One file per strategy: `poll.rs`, `long_poll.rs`, `sse.rs`, `websocket.rs`,
 //!   `beacon.rs`, `chat.rs`; `client.rs` holds what they share (targets, event intake).
-//! - `health.rs`: the load generator's own CPU and saturation.
+//! - `health.rs`: the load generator's own CPU and saturation; `clock.rs`: the one
+//!   wall clock (monotonic within a run) of stamps and receive times.
+//!
+//! Tests: unit tests at the bottom of each file; `tests/end_to_end.rs` runs
+//! `scenarios/smoke.toml` against the real server on 127.0.0.1:0;
+//! `tests/impairment.rs` puts pushbench-netem in between (jitter, reset, blackhole);
+//! `tests/foreign_target.rs` measures a minimal SSE relay that is not pushbench's.
 
 mod backoff;
 mod beacon;
