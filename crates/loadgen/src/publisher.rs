@@ -246,7 +246,12 @@ async fn lane(ctx: Arc<PublisherCtx>, mut rx: tokio::sync::mpsc::Receiver<Job>) 
             if let Err(e) = write {
                 tracing::debug!(error = %e, "publish write failed");
                 drop(inflight_tx);
-                let _ = reader.await;
+                // The reader settles what was in flight (bounded by kill: a
+                // blackholed connection may never answer).
+                tokio::select! {
+                    _ = reader => {}
+                    _ = ctx.kill.cancelled() => break 'connection,
+                }
                 continue 'connection;
             }
         }
