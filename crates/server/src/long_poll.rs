@@ -33,7 +33,7 @@ pub async fn handle(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         grew.borrow_and_update();
-        match topic.read(cursor, limit).0 {
+        match topic.read(Some(cursor), limit).0 {
             Read::Events(evs) => {
                 let next = evs.last().map_or(cursor, |e| e.seq);
                 let body = encode_poll_response(evs.iter().map(|e| &e.json), next);

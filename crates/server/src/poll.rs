@@ -19,19 +19,29 @@ pub fn events(
     topic: &str,
     query: &Query<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let since = query.since()?.unwrap_or(0);
+    // Without `since` the client claims no cursor: it gets what is retained, never a gap.
+    // `since=0` claims "I have seen nothing": if events were evicted, that is a gap.
+    let requested = query.since()?;
     let limit = query.limit()?;
     let metrics = &ctx.app.metrics;
     let _open = metrics.open(Strategy::Poll);
-    let read = match ctx.app.topics.get(topic) {
-        Some(t) => t.read(since, limit).0,
+    let (read, since) = match ctx.app.topics.get(topic) {
+        Some(t) => {
+            let (read, _, since) = t.read(requested, limit);
+            (read, since)
+        }
         // A topic nobody published to reads as an empty log.
-        None if since == 0 => Read::CaughtUp,
-        None => Read::Gap(GapNotice {
-            requested: since,
-            first_seq: 1,
-            last_seq: 0,
-        }),
+        None => match requested {
+            None | Some(0) => (Read::CaughtUp, 0),
+            Some(since) => (
+                Read::Gap(GapNotice {
+                    requested: since,
+                    first_seq: 1,
+                    last_seq: 0,
+                }),
+                since,
+            ),
+        },
     };
     if let Read::Gap(g) = read {
         metrics

@@ -102,7 +102,7 @@ async fn produce(
         send(&ctx, &tx, retry).await?;
         loop {
             grew.borrow_and_update();
-            match topic.read(cursor, BATCH).0 {
+            match topic.read(Some(cursor), BATCH).0 {
                 Read::Events(evs) => {
                     resumed = true;
                     for e in evs {

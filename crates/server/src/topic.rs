@@ -140,8 +140,17 @@ impl Topic {
 
     /// Events after `cursor`, at most `max` of them, or a gap notice; with the
     /// newest seq at the moment of the read.
-    pub fn read(&self, cursor: u64, max: usize) -> (Read, u64) {
+    ///
+    /// `None` means "no cursor": start at the oldest retained event, which is never a
+    /// gap because the client claimed nothing. The returned cursor is where it started.
+    pub fn read(&self, cursor: Option<u64>, max: usize) -> (Read, u64, u64) {
         let ring = self.log.read().unwrap_or_else(|e| e.into_inner());
+        let (first, last) = (ring.first_seq(), ring.last_seq);
+        let cursor = cursor.unwrap_or(first - 1);
+        (Self::read_ring(&ring, cursor, max), last, cursor)
+    }
+
+    fn read_ring(ring: &Ring, cursor: u64, max: usize) -> Read {
         let (first, last) = (ring.first_seq(), ring.last_seq);
         let read = if cursor > last || cursor + 1 < first {
             Read::Gap(GapNotice {
@@ -155,7 +164,7 @@ impl Topic {
             let start = usize::try_from(cursor + 1 - first).expect("index within the ring");
             Read::Events(ring.events.iter().skip(start).take(max).cloned().collect())
         };
-        (read, last)
+        read
     }
 }
 
@@ -220,7 +229,7 @@ impl Topics {
 mod tests {
     use super::*;
 
-    fn seqs((r, _): (Read, u64)) -> Vec<u64> {
+    fn seqs((r, _, _): (Read, u64, u64)) -> Vec<u64> {
         match r {
             Read::Events(v) => v.iter().map(|e| e.seq).collect(),
             other => panic!("expected events, got {other:?}"),
@@ -230,30 +239,32 @@ mod tests {
     #[test]
     fn cursor_reads_and_gaps() {
         let t = Topic::new(3);
-        assert!(matches!(t.read(0, 10).0, Read::CaughtUp));
+        assert!(matches!(t.read(Some(0), 10).0, Read::CaughtUp));
         for i in 1..=5 {
             assert_eq!(t.publish(Bytes::from(i.to_string())), i);
         }
         // Retained: 3, 4, 5.
-        assert_eq!(seqs(t.read(2, 10)), vec![3, 4, 5]);
-        assert_eq!(seqs(t.read(3, 1)), vec![4]);
-        assert!(matches!(t.read(5, 10).0, Read::CaughtUp));
-        match t.read(1, 10).0 {
+        assert_eq!(seqs(t.read(Some(2), 10)), vec![3, 4, 5]);
+        assert_eq!(seqs(t.read(Some(3), 1)), vec![4]);
+        assert!(matches!(t.read(Some(5), 10).0, Read::CaughtUp));
+        match t.read(Some(1), 10).0 {
             Read::Gap(g) => assert_eq!((g.requested, g.first_seq, g.last_seq), (1, 3, 5)),
             other => panic!("expected a gap, got {other:?}"),
         }
         // A cursor ahead of the log (the log was reset) is a gap too.
-        assert!(matches!(t.read(9, 10).0, Read::Gap(_)));
+        assert!(matches!(t.read(Some(9), 10).0, Read::Gap(_)));
+        // No cursor: whatever is retained, never a gap.
+        assert_eq!(seqs(t.read(None, 2)), vec![3, 4]);
     }
 
     #[test]
     fn encodings_are_shared() {
         let t = Topic::new(10);
         t.publish(Bytes::from_static(b"{\"a\":1}"));
-        let (Read::Events(a), _) = t.read(0, 1) else {
+        let (Read::Events(a), _, _) = t.read(Some(0), 1) else {
             panic!("events")
         };
-        let (Read::Events(b), _) = t.read(0, 1) else {
+        let (Read::Events(b), _, _) = t.read(Some(0), 1) else {
             panic!("events")
         };
         assert_eq!(a[0].sse().as_ptr(), b[0].sse().as_ptr(), "one SSE encoding");

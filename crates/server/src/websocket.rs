@@ -210,7 +210,7 @@ impl Session {
         let mut pong_due: Option<Instant> = None;
         loop {
             grew.borrow_and_update();
-            let caught_up = match self.topic.read(cursor, BATCH).0 {
+            let caught_up = match self.topic.read(Some(cursor), BATCH).0 {
                 Read::Events(evs) => {
                     resumed = true;
                     match self.send_batch(ws, &evs).await {

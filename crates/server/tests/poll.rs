@@ -206,6 +206,38 @@ async fn old_cursor_is_a_410_gap_with_first_seq() {
 }
 
 #[tokio::test]
+async fn without_since_a_poll_gets_what_is_retained_and_since_0_gets_the_gap() {
+    within(async {
+        let s = TestServer::start(Config {
+            retention: 3,
+            ..fast_config()
+        })
+        .await;
+        for i in 1..=7 {
+            s.publish("t", &i.to_string()).await;
+        }
+        // No cursor claimed: the retained events, no gap.
+        let r = s.get("/topics/t/events").await;
+        assert_eq!(r.status, 200);
+        let p: PollResponse<'_> = serde_json::from_slice(&r.body).expect("poll response");
+        let seqs: Vec<u64> = p.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![5, 6, 7]);
+        assert_eq!(p.next, 7);
+        // since=0 claims "I have seen nothing": events 1-4 are gone, and it is told.
+        let v = s
+            .get("/topics/t/events?since=0")
+            .await
+            .assert_error(410, "gap");
+        assert_eq!(v["first_seq"], 5);
+        // An unknown topic without a cursor is simply empty.
+        let r = s.get("/topics/nobody/events").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), r#"{"events":[],"next":0}"#);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn cursor_ahead_of_the_log_is_410() {
     within(async {
         let s = TestServer::start(fast_config()).await;
