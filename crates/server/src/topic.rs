@@ -152,7 +152,7 @@ impl Topic {
 
     fn read_ring(ring: &Ring, cursor: u64, max: usize) -> Read {
         let (first, last) = (ring.first_seq(), ring.last_seq);
-        let read = if cursor > last || cursor + 1 < first {
+        if cursor > last || cursor + 1 < first {
             Read::Gap(GapNotice {
                 requested: cursor,
                 first_seq: first,
@@ -163,8 +163,7 @@ impl Topic {
         } else {
             let start = usize::try_from(cursor + 1 - first).expect("index within the ring");
             Read::Events(ring.events.iter().skip(start).take(max).cloned().collect())
-        };
-        read
+        }
     }
 }
 
