@@ -24,7 +24,9 @@ if [ -n "${PUSHBENCH_BIN:-}" ]; then
     BIN="$PUSHBENCH_BIN"
 else
     (cd "$ROOT" && cargo build -q --release -p pushbench)
-    BIN="$ROOT/target/release/pushbench"
+    TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+    BIN="$TARGET_DIR/release/pushbench"
 fi
 
 # Each side holds one socket per subscriber; raise the soft limit if it is low.

@@ -111,7 +111,9 @@ if [ -n "${PUSHBENCH_BIN:-}" ]; then
     BIN="$PUSHBENCH_BIN"
 else
     (cd "$ROOT" && cargo build -q -p pushbench)
-    BIN="$ROOT/target/debug/pushbench"
+    TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+    BIN="$TARGET_DIR/debug/pushbench"
 fi
 [ -x "$BIN" ] || { echo "no pushbench binary at $BIN" >&2; exit 1; }
 
