@@ -351,7 +351,19 @@ pub async fn run(
         Ok(Ok(h)) => h,
         _ => pushbench_protocol::record::latency_histogram(),
     };
-    let (timeseries, intervals, baselines) = sampler.await.unwrap_or_default();
+    let (timeseries, mut intervals, baselines) = sampler.await.unwrap_or_default();
+    // Samples recorded after the sampler's last interval (the clients' final
+    // flushes at the end of grace) belong to the last interval: the hlog and the
+    // totals count the same samples.
+    for g in &groups {
+        let (hc, hu) = g
+            .hists
+            .lock()
+            .expect("histogram lock never poisoned")
+            .take_interval();
+        merge_into_last(&mut intervals, &g.name, hc);
+        merge_into_last(&mut intervals, &format!("{}.uncorrected", g.name), hu);
+    }
 
     // Health.
     let wall_s = (clock.now_ns().saturating_sub(t0)) as f64 / 1e9;
@@ -590,6 +602,31 @@ fn options_text(g: &GroupConfig) -> String {
     }
 }
 
+/// Adds `h` into the last interval tagged `tag` (a new, wider histogram when `h`
+/// holds larger values than it can); a no-op for an empty `h`. With no interval of
+/// that tag (a run stopped before the window), the samples were out of the window.
+fn merge_into_last(intervals: &mut [IntervalHistogram], tag: &str, h: Histogram<u64>) {
+    if h.is_empty() {
+        return;
+    }
+    let Some(last) = intervals.iter_mut().rev().find(|i| i.tag == tag) else {
+        return;
+    };
+    last.histogram = merged(&last.histogram, &h);
+}
+
+/// The sum of two histograms, sized to the larger maximum (interval histograms are
+/// compacted to their own range, so one cannot always take the other's values).
+fn merged(a: &Histogram<u64>, b: &Histogram<u64>) -> Histogram<u64> {
+    let high = a.max().max(b.max()).max(2);
+    let mut out = Histogram::new_with_bounds(1, high, 3).expect("bounds 1..high>=2 are valid");
+    out.add(a)
+        .expect("same precision, range covers every value");
+    out.add(b)
+        .expect("same precision, range covers every value");
+    out
+}
+
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
@@ -628,6 +665,7 @@ async fn sample(
     let mut prev_values: Vec<CounterValues> = vec![CounterValues::default(); groups.len()];
     let mut baselines = prev_values.clone();
     let mut prev_published = 0u64;
+    let mut carry: Vec<Option<(Histogram<u64>, Histogram<u64>)>> = vec![None; groups.len()];
     // Boundaries: window_start + k seconds; the first one after t0.
     let back = (window_start - t0) / SECOND_NS;
     let mut next = window_start - back * SECOND_NS;
@@ -673,6 +711,10 @@ async fn sample(
             if prev >= window_start {
                 let start_ms = prev / 1_000_000;
                 let duration_ms = (at - prev) / 1_000_000;
+                let (hc, hu) = match carry[gi].take() {
+                    Some((cc, cu)) => (merged(&cc, &hc), merged(&cu, &hu)),
+                    None => (hc, hu),
+                };
                 intervals.push(IntervalHistogram {
                     tag: g.name.clone(),
                     start_ms,
@@ -685,6 +727,10 @@ async fn sample(
                     duration_ms,
                     histogram: hu,
                 });
+            } else if !hc.is_empty() || !hu.is_empty() {
+                // Only in-window events are ever recorded, so these arrived after the
+                // window start but before this (late) wake-up: the first interval's.
+                carry[gi] = Some((hc, hu));
             }
             if at == window_start {
                 baselines[gi] = now_values;

@@ -45,6 +45,28 @@ async fn run_scenario(s: &Scenario) -> RunRecord {
     record
 }
 
+/// Every group's interval histograms (the hlog) hold exactly the samples of its
+/// totals, corrected and uncorrected: none recorded after the last interval is lost.
+fn assert_hlog_matches_totals(r: &RunRecord) {
+    for g in &r.summary.groups {
+        for (tag, total) in [
+            (g.name.clone(), g.latency_us.count),
+            (
+                format!("{}.uncorrected", g.name),
+                g.latency_uncorrected_us.count,
+            ),
+        ] {
+            let in_hlog: u64 = r
+                .intervals
+                .iter()
+                .filter(|i| i.tag == tag)
+                .map(|i| i.histogram.len())
+                .sum();
+            assert_eq!(in_hlog, total, "{tag}: hlog intervals vs summary count");
+        }
+    }
+}
+
 fn group<'a>(r: &'a RunRecord, name: &str) -> &'a GroupSummary {
     r.summary
         .groups
@@ -132,6 +154,7 @@ async fn smoke_scenario_measures_every_strategy() {
                 .any(|i| i.tag == "sse" && !i.histogram.is_empty())
         );
         assert!(r.intervals.iter().any(|i| i.tag == "sse.uncorrected"));
+        assert_hlog_matches_totals(&r);
         assert!(r.histograms.contains_key("websocket"));
         assert!(r.scenario_toml.contains("name = \"smoke\""));
         assert!(!r.meta.version.is_empty() && r.meta.cores >= 1);
@@ -282,6 +305,7 @@ async fn stop_returns_partial_results() {
             sse.delivered > 0 && sse.duplicates == 0 && sse.reordered == 0,
             "{sse:?}"
         );
+        assert_hlog_matches_totals(&r);
         assert!(progress.snapshot().open_connections == 0 || r.summary.partial);
     })
     .await
