@@ -1,9 +1,11 @@
 //! `pushbench`: the one binary. It reads argv, installs logging, runs one subcommand
 //! and exits; every subcommand lives in its own module and the libraries do the work.
 
+mod compare;
 mod progress;
 mod provenance;
 mod proxy;
+mod report;
 mod run;
 mod scenarios;
 mod serve;
@@ -28,6 +30,10 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Run a scenario: measure every strategy group, print a table, write results/.
     Run(run::RunArgs),
+    /// Re-render a run folder's charts, report.md and report.html from its saved files.
+    Report(report::ReportArgs),
+    /// Put runs side by side: a table with ratios to the first, and compare.md with charts.
+    Compare(compare::CompareArgs),
     /// List the scenario files of a folder with what each one teaches.
     Scenarios(scenarios::ScenariosArgs),
 }
@@ -46,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::main(args),
         Command::Proxy(args) => proxy::main(args),
         Command::Run(args) => run::main(args),
+        Command::Report(args) => report::main(args),
+        Command::Compare(args) => compare::main(args),
         Command::Scenarios(args) => scenarios::main(args),
     };
     match result {

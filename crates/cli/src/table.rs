@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use pushbench_protocol::record::Summary;
+use pushbench_report::numbers::{bytes_per_event, latency, percent};
 
 /// Renders the run's headline, the per-group table and its warnings.
 pub fn render(summary: &Summary) -> String {
@@ -60,9 +61,9 @@ pub fn render(summary: &Summary) -> String {
                 g.duplicates.to_string(),
                 g.reordered.to_string(),
                 percent(g.coherence),
-                micros(g.latency_us.p50, g.latency_us.count),
-                micros(g.latency_us.p99, g.latency_us.count),
-                bytes(g.wire_bytes_per_event, g.delivered),
+                latency(&g.latency_us, g.latency_us.p50),
+                latency(&g.latency_us, g.latency_us.p99),
+                bytes_per_event(g),
                 g.errors.to_string(),
             ]
         })
@@ -123,39 +124,6 @@ pub fn render(summary: &Summary) -> String {
     out
 }
 
-/// `1.2 ms`-style latency from microseconds; `-` when there were no samples.
-fn micros(us: u64, count: u64) -> String {
-    if count == 0 {
-        return "-".to_owned();
-    }
-    match us {
-        0..1_000 => format!("{us} µs"),
-        1_000..10_000 => format!("{:.2} ms", us as f64 / 1e3),
-        10_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
-        _ => format!("{:.2} s", us as f64 / 1e6),
-    }
-}
-
-/// A share as a percentage that never rounds a loss away: 0.9996 shows 99.9%, not 100.0%.
-fn percent(ratio: f64) -> String {
-    let p = (ratio * 1000.0).floor() / 10.0;
-    format!("{p:.1}%")
-}
-
-/// Bytes per event with a binary unit; `-` when nothing was delivered.
-fn bytes(b: f64, delivered: u64) -> String {
-    if delivered == 0 {
-        return "-".to_owned();
-    }
-    if b < 1024.0 {
-        format!("{b:.0} B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{:.1} MiB", b / (1024.0 * 1024.0))
-    }
-}
-
 /// `100` rather than `100.0`, `2.5` as is.
 fn trim_float(v: f64) -> String {
     if v.fract() == 0.0 {
@@ -171,18 +139,38 @@ mod tests {
     use pushbench_protocol::record::{GroupSummary, Percentiles, PublisherSummary};
 
     #[test]
-    fn units_and_rounding() {
-        assert_eq!(micros(850, 1), "850 µs");
-        assert_eq!(micros(1_234, 1), "1.23 ms");
-        assert_eq!(micros(52_345, 1), "52.3 ms");
-        assert_eq!(micros(2_500_000, 1), "2.50 s");
-        assert_eq!(micros(0, 0), "-");
-        assert_eq!(percent(1.0), "100.0%");
+    fn cells_read_as_in_report_md() {
+        // The same functions as report.md: a coherence of 0.9375 reads 93.8% in both.
+        assert_eq!(percent(0.9375), "93.8%");
         assert_eq!(percent(0.9996), "99.9%");
-        assert_eq!(percent(0.0), "0.0%");
-        assert_eq!(bytes(312.4, 5), "312 B");
-        assert_eq!(bytes(2048.0, 5), "2.0 KiB");
-        assert_eq!(bytes(0.0, 0), "-");
+        let summary = Summary {
+            groups: vec![GroupSummary {
+                name: "g".into(),
+                strategy: "sse".into(),
+                clients: 1,
+                expected: 16,
+                delivered: 15,
+                coherence: 0.9375,
+                latency_us: Percentiles {
+                    count: 15,
+                    p50: 850,
+                    p99: 52_345,
+                    ..Default::default()
+                },
+                wire_bytes_per_event: 312.4,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render(&summary);
+        let md =
+            pushbench_report::markdown::to_markdown(&[pushbench_report::markdown::summary_table(
+                &summary.groups,
+            )]);
+        for cell in ["93.8%", "0.850 ms", "52.3 ms", "312 B"] {
+            assert!(text.contains(cell), "{cell} in {text}");
+            assert!(md.contains(cell), "{cell} in {md}");
+        }
     }
 
     #[test]
@@ -235,7 +223,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[3].contains("420 µs")
+            lines[3].contains("0.420 ms")
                 && lines[3].contains("1.90 ms")
                 && lines[3].contains("140 B"),
             "{text}"

@@ -13,9 +13,9 @@ use crate::charts::draw::{BarSeries, Bars, Line, Lines, Plot, XAxis, color};
 use crate::charts::run::{bytes_split, spectrum_from_percentiles, spectrum_points};
 use crate::charts::source::RunData;
 use crate::charts::{ChartFile, SIZE, write_chart};
-use crate::findings::fixed;
 use crate::layout::safe_file_name;
 use crate::markdown::{Block, to_markdown};
+use crate::numbers::fixed;
 
 /// `compare.md`, written into the output folder.
 pub const COMPARE_MD: &str = "compare.md";

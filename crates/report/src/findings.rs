@@ -8,6 +8,7 @@
 use pushbench_protocol::record::{GroupSummary, Summary};
 
 use crate::charts::run::bytes_split;
+use crate::numbers::{fixed, ms, percent as percent_f};
 
 /// One finding: a topic and its sentence.
 #[derive(Clone, Debug, PartialEq)]
@@ -398,40 +399,12 @@ pub fn percent(part: u64, whole: u64) -> String {
     percent_f(part as f64 / whole as f64)
 }
 
-/// A ratio as a percentage with one decimal (two below 1%, so small shares never read 0.0%).
-pub fn percent_f(r: f64) -> String {
-    let p = r * 100.0;
-    if p != 0.0 && p.abs() < 1.0 {
-        format!("{p:.2}%")
-    } else {
-        format!("{p:.1}%")
-    }
-}
-
 fn share(part: f64, whole: f64) -> String {
     if whole <= 0.0 {
         "0%".to_owned()
     } else {
         format!("{:.0}%", part / whole * 100.0)
     }
-}
-
-/// Microseconds as milliseconds, at least three significant digits: `1234.5 ms`,
-/// `12.3 ms`, `1.23 ms`, `0.045 ms` (the terminal summary's style).
-pub fn ms(us: u64) -> String {
-    let v = us as f64 / 1000.0;
-    if v >= 10.0 {
-        format!("{v:.1} ms")
-    } else if v >= 1.0 {
-        format!("{v:.2} ms")
-    } else {
-        format!("{v:.3} ms")
-    }
-}
-
-/// A float with `decimals` digits after the point.
-pub fn fixed(v: f64, decimals: usize) -> String {
-    format!("{v:.decimals$}")
 }
 
 fn seconds(s: f64) -> String {

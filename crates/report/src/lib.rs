@@ -18,6 +18,8 @@
 //!   ([`render_report`]), built from [`charts`] (plotters, SVG and PNG, bundled font),
 //!   [`findings`] (sentences computed from the numbers), [`markdown`] and [`html`]
 //!   (one document, two renderings). See `docs/report.md`.
+//! - [`numbers`]: how latencies, shares and bytes read, shared by every rendering
+//!   and by the terminal table of the CLI.
 //! - [`compare`](mod@compare): runs side by side with ratios, and `compare.md`.
 //!
 //! # Key decision
@@ -38,6 +40,7 @@ pub mod hlog;
 pub mod html;
 pub mod layout;
 pub mod markdown;
+pub mod numbers;
 pub mod read;
 pub mod render;
 pub mod tables;

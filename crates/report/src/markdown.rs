@@ -8,7 +8,8 @@ use pushbench_protocol::record::{GroupSummary, Meta, Summary};
 
 use crate::charts::ChartFile;
 use crate::charts::source::RunData;
-use crate::findings::{self, fixed, ms, percent_f};
+use crate::findings;
+use crate::numbers::{bytes_per_event, fixed, latency, ms, percent};
 
 /// One block of the report. Text is Markdown inline text: only `code` spans are used.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +165,7 @@ fn run_facts(s: &Summary, m: &Meta) -> Vec<String> {
         format!(
             "Load generator: {} CPU seconds, {} of the machine.",
             fixed(s.loadgen.cpu_s, 1),
-            percent_f(s.loadgen.cpu_share)
+            percent(s.loadgen.cpu_share)
         ),
         format!(
             "Machine: `{}`, {}, {} core{}.",
@@ -225,27 +226,22 @@ pub fn summary_table(groups: &[GroupSummary]) -> Block {
     let rows = groups
         .iter()
         .map(|g| {
-            let (payload, overhead) = crate::charts::run::bytes_split(g);
             vec![
                 format!("`{}`", g.name),
                 g.strategy.clone(),
                 g.options.clone(),
                 g.clients.to_string(),
                 format!("{} / {}", g.delivered, g.expected),
-                percent_f(g.coherence),
+                percent(g.coherence),
                 g.duplicates.to_string(),
                 g.reordered.to_string(),
                 g.lost.to_string(),
                 g.gaps.to_string(),
-                ms(g.latency_us.p50),
-                ms(g.latency_us.p99),
-                ms(g.latency_us.p999),
-                ms(g.latency_us.max),
-                if g.delivered == 0 {
-                    "-".to_owned()
-                } else {
-                    format!("{} B", fixed(payload + overhead, 0))
-                },
+                latency(&g.latency_us, g.latency_us.p50),
+                latency(&g.latency_us, g.latency_us.p99),
+                latency(&g.latency_us, g.latency_us.p999),
+                latency(&g.latency_us, g.latency_us.max),
+                bytes_per_event(g),
                 g.requests.to_string(),
                 g.errors.to_string(),
             ]
