@@ -133,6 +133,12 @@ for _ in $(seq 100); do
     curl -sf -o /dev/null "$B/healthz" && break
     sleep 0.1
 done
+if ! curl -sf -o /dev/null "$B/healthz"; then
+    cat "$WORK/server.log"
+    fail "pushbench serve starts and answers /healthz within 10 s"
+    summary
+    exit 1
+fi
 echo "pushbench serve on $B (pid $SERVER_PID, binary $BIN)"
 
 # --- curl: polls, long polls, SSE, beacon, metrics, errors --------------------
@@ -308,7 +314,7 @@ LPPID=$!
 for _ in $(seq 100); do grep -q '^ready' "$WORK/shut.out" 2>/dev/null && break; sleep 0.1; done
 sleep 0.3
 START=$(date +%s.%N)
-kill -TERM "$SERVER_PID"
+kill -TERM "$SERVER_PID" 2>/dev/null || true
 rc=0
 for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$SERVER_PID" 2>/dev/null; then
