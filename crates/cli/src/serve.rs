@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Time a WebSocket peer has to answer a ping before it is closed (4000).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     ws_pong_timeout: Duration,
+    /// Kernel send buffer of WebSocket sockets in bytes (0: kernel autotuning).
+    #[arg(long, default_value_t = 64 * 1024)]
+    ws_send_buffer: usize,
     /// Time a subscriber's socket may refuse to drain before it is closed.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     slow_consumer_timeout: Duration,
@@ -86,6 +89,7 @@ impl ServeArgs {
             sse_retry: self.sse_retry,
             ws_ping: self.ws_ping,
             ws_pong_timeout: self.ws_pong_timeout,
+            ws_send_buffer: self.ws_send_buffer,
             slow_consumer_timeout: self.slow_consumer_timeout,
             allow_origins: self.allow_origins.clone(),
             publish_token: self.publish_token.clone(),

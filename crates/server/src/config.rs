@@ -26,6 +26,10 @@ pub struct Config {
     pub ws_ping: Duration,
     /// Time a WebSocket peer has to answer a ping before it is closed. Default 10 s.
     pub ws_pong_timeout: Duration,
+    /// Kernel send buffer of a WebSocket socket, in bytes (0 keeps the kernel's autotuning,
+    /// which grows to megabytes). Small, so a backlog stays in the log where the server
+    /// sees it, and a ping is not queued behind megabytes. Default 64 KiB.
+    pub ws_send_buffer: usize,
     /// Time a subscriber's socket may refuse to drain before it is closed as a slow consumer. Default 10 s.
     pub slow_consumer_timeout: Duration,
     /// Origins allowed to open SSE and WebSocket streams; empty allows every origin. Default empty.
@@ -49,6 +53,7 @@ impl Default for Config {
             sse_retry: Duration::from_secs(2),
             ws_ping: Duration::from_secs(20),
             ws_pong_timeout: Duration::from_secs(10),
+            ws_send_buffer: 64 * 1024,
             slow_consumer_timeout: Duration::from_secs(10),
             allow_origins: Vec::new(),
             publish_token: None,

@@ -18,12 +18,14 @@
 //! - `routes.rs`: the router, CORS, origin and token checks, body reading.
 //! - one module per strategy: `poll.rs` (short poll and latest), `long_poll.rs`,
 //!   `sse.rs`, `websocket.rs`, `beacon.rs`; and `publish.rs`.
+//! - `liveness.rs`: proof of life for WebSocket peers whose pongs are stuck behind a backlog.
 //! - `metrics.rs`: counters and the Prometheus text of `/metrics`.
 //! - `reply.rs`, `query.rs`: responses and the JSON error shape; query parsing.
 
 mod beacon;
 mod config;
 mod conn;
+mod liveness;
 mod long_poll;
 mod metrics;
 mod poll;

@@ -56,10 +56,13 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, ApiE
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.split('/').collect();
     let allow: &'static str = match segments.as_slice() {
-        ["", "healthz"] | ["", "metrics"] => "GET, OPTIONS",
+        // HEAD wherever a plain GET answers at once (hyper sends the headers only);
+        // not on streams, where a body-less answer would mean nothing.
+        ["", "healthz"] | ["", "metrics"] => "GET, HEAD, OPTIONS",
         ["", "beacon"] => "POST, OPTIONS",
-        ["", "topics", _, "events"] => "GET, POST, OPTIONS",
-        ["", "topics", _, "latest" | "sse" | "ws"] => "GET, OPTIONS",
+        ["", "topics", _, "events"] => "GET, HEAD, POST, OPTIONS",
+        ["", "topics", _, "latest"] => "GET, HEAD, OPTIONS",
+        ["", "topics", _, "sse" | "ws"] => "GET, OPTIONS",
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,

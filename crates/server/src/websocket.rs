@@ -19,6 +19,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use pushbench_protocol::wire::ClientMessage;
+use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -26,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use crate::liveness::Watched;
 use crate::metrics::Strategy;
 use crate::reply::{ApiError, Body, empty};
 use crate::routes::{Ctx, check_origin, check_token};
@@ -128,8 +130,22 @@ pub fn handle(
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(ctx2.app.config.max_body))
                     .max_frame_size(Some(ctx2.app.config.max_body));
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
+                // Take the TCP stream back from hyper: the session sets its send buffer
+                // and watches its writes (see liveness.rs).
+                let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+                    tracing::warn!("upgraded connection is not a TCP stream; dropping it");
+                    return;
+                };
+                let tcp = parts.io.into_inner();
+                let send_buffer = ctx2.app.config.ws_send_buffer;
+                if send_buffer > 0
+                    && let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(send_buffer)
+                {
+                    tracing::debug!("could not set the WebSocket send buffer: {e}");
+                }
+                let ws = WebSocketStream::from_partially_read(
+                    Watched::new(tcp),
+                    parts.read_buf.to_vec(),
                     Role::Server,
                     Some(config),
                 )
@@ -157,7 +173,7 @@ pub fn handle(
     Ok(res)
 }
 
-type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Ws = WebSocketStream<Watched<TcpStream>>;
 
 struct Session {
     ctx: Ctx,
@@ -207,7 +223,8 @@ impl Session {
         let mut resumed = false;
         let mut pings = tokio::time::interval_at(Instant::now() + cfg.ws_ping, cfg.ws_ping);
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pong_due: Option<Instant> = None;
+        // When the unanswered ping went out; any frame from the peer clears it.
+        let mut ping_sent: Option<Instant> = None;
         loop {
             grew.borrow_and_update();
             let caught_up = match self.topic.read(Some(cursor), BATCH).0 {
@@ -251,6 +268,9 @@ impl Session {
                     true
                 }
             };
+            // A peer whose TCP acknowledged data since the ping is alive but behind:
+            // its pong waits behind that data, so the deadline runs from the last proof.
+            let pong_due = ping_sent.map(|sent| pong_deadline(ws, sent, cfg.ws_pong_timeout));
             tokio::select! {
                 biased;
                 _ = self.ctx.hard_stop.cancelled() => return End::Drop,
@@ -258,7 +278,7 @@ impl Session {
                     return End::Close(CloseCode::Away, "server shutting down".into());
                 }
                 incoming = ws.next() => {
-                    pong_due = None;
+                    ping_sent = None;
                     match incoming {
                         None => return End::Drop,
                         Some(Ok(msg)) => {
@@ -270,14 +290,20 @@ impl Session {
                     }
                 }
                 _ = pings.tick() => {
-                    if pong_due.is_none() {
+                    if ping_sent.is_none() {
+                        let sent = Instant::now();
                         if let Err(end) = self.send(ws, Message::Ping(Default::default())).await {
                             return end;
                         }
-                        pong_due = Some(Instant::now() + cfg.ws_pong_timeout);
+                        ping_sent = Some(sent);
                     }
                 }
                 _ = sleep_until(pong_due.unwrap_or_else(Instant::now)), if pong_due.is_some() => {
+                    let sent = ping_sent.unwrap_or_else(Instant::now);
+                    if pong_deadline(ws, sent, cfg.ws_pong_timeout) > Instant::now() {
+                        // Proof of life arrived while we slept: wait again from it.
+                        continue;
+                    }
                     metrics.heartbeat_timeouts.fetch_add(1, Relaxed);
                     return End::Close(
                         CloseCode::Library(4000),
@@ -390,6 +416,14 @@ impl Session {
         })
         .await
     }
+}
+
+/// When a ping sent at `sent` and still unanswered becomes a heartbeat timeout: the
+/// pong timeout counts from the ping, or from the last proof that the peer's TCP
+/// acknowledged data (see liveness.rs), whichever is later.
+fn pong_deadline(ws: &Ws, sent: Instant, pong_timeout: Duration) -> Instant {
+    let proof = ws.get_ref().drained_at().filter(|d| *d > sent);
+    proof.unwrap_or(sent) + pong_timeout
 }
 
 fn read_error(e: WsError, max: usize) -> End {

@@ -37,14 +37,14 @@ async fn wrong_methods_are_405_with_allow() {
     within(async {
         let s = TestServer::start(fast_config()).await;
         for (method, path, allow) in [
-            ("DELETE", "/topics/t/events", "GET, POST, OPTIONS"),
-            ("PUT", "/topics/t/events", "GET, POST, OPTIONS"),
-            ("POST", "/topics/t/latest", "GET, OPTIONS"),
+            ("DELETE", "/topics/t/events", "GET, HEAD, POST, OPTIONS"),
+            ("PUT", "/topics/t/events", "GET, HEAD, POST, OPTIONS"),
+            ("POST", "/topics/t/latest", "GET, HEAD, OPTIONS"),
             ("POST", "/topics/t/sse", "GET, OPTIONS"),
             ("PATCH", "/topics/t/ws", "GET, OPTIONS"),
             ("GET", "/beacon", "POST, OPTIONS"),
-            ("POST", "/healthz", "GET, OPTIONS"),
-            ("DELETE", "/metrics", "GET, OPTIONS"),
+            ("POST", "/healthz", "GET, HEAD, OPTIONS"),
+            ("DELETE", "/metrics", "GET, HEAD, OPTIONS"),
         ] {
             let r = s.request(method, path, &[], b"").await;
             r.assert_error(405, "method_not_allowed");

@@ -109,7 +109,7 @@ async fn cors_headers_and_preflight() {
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 
         for (path, allow) in [
-            ("/topics/t/events", "GET, POST, OPTIONS"),
+            ("/topics/t/events", "GET, HEAD, POST, OPTIONS"),
             ("/topics/t/sse", "GET, OPTIONS"),
             ("/beacon", "POST, OPTIONS"),
         ] {
@@ -228,6 +228,31 @@ async fn bytes_out_counts_the_body_and_payload_bytes_sent() {
             m(&text, "pushbench_deliveries_total{strategy=\"poll\"}"),
             1.0
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn head_answers_with_the_headers_of_get() {
+    within(async {
+        let s = TestServer::start(fast_config()).await;
+        s.publish("t", "{\"a\":1}").await;
+        for path in [
+            "/healthz",
+            "/metrics",
+            "/topics/t/events?since=0",
+            "/topics/t/latest",
+        ] {
+            let get = s.get(path).await;
+            let head = s.request("HEAD", path, &[], b"").await;
+            assert_eq!(head.status, get.status, "{path}");
+            assert!(head.body.is_empty(), "{path}: no body for HEAD");
+            assert_eq!(head.header("etag"), get.header("etag"), "{path}");
+        }
+        // Streams refuse it, and say what they take.
+        let r = s.request("HEAD", "/topics/t/sse", &[], b"").await;
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("allow"), Some("GET, OPTIONS"));
     })
     .await;
 }

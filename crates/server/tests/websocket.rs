@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RawWs, TestServer, fast_config, within, ws_next, ws_upgrade_bytes};
+use common::{
+    RawWs, TestServer, collect_ws, fast_config, publish_all, within, ws_next, ws_upgrade_bytes,
+};
 use futures_util::{SinkExt, StreamExt};
 use pushbench_protocol::wire::{GapNotice, ServerMessage, decode_binary, decode_text};
 use pushbench_server::Config;
@@ -351,6 +353,49 @@ async fn a_peer_that_never_answers_pings_is_closed_with_4000() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_behind_a_backlog_is_not_taken_for_a_dead_peer() {
+    within(async {
+        // Pings every 100 ms, 500 ms to answer; the reader needs seconds to get through
+        // its 3 MB backlog, so each ping waits far longer than that behind queued events.
+        let s = TestServer::start(Config {
+            ws_ping: Duration::from_millis(100),
+            ws_pong_timeout: Duration::from_millis(500),
+            ..fast_config()
+        })
+        .await;
+        let pad = "x".repeat(1000);
+        let n = 3000u64;
+        publish_all(
+            s.addr,
+            "t",
+            (1..=n).map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}")),
+        )
+        .await;
+        // A client with a small receive buffer, so what is queued ahead of a ping sits
+        // mostly in the server's hands (where its writes show the peer is alive), not in
+        // kernel buffers (where nothing shows it; see the server's liveness.rs).
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(32 * 1024).expect("SO_RCVBUF");
+        let stream = socket.connect(s.addr).await.expect("connect");
+        let url = format!("ws://{}/topics/t/ws?since=0", s.addr);
+        let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+            .await
+            .expect("WebSocket handshake");
+        let mut last = 0;
+        while last < n {
+            let got = collect_ws(&mut ws, last + 1).await;
+            assert_eq!(got[0].0, last + 1, "in order, nothing skipped");
+            last = got[got.len() - 1].0;
+            // Read about one event per millisecond: 3,000 events take seconds.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(s.metric("pushbench_heartbeat_timeouts_total").await, 0.0);
+        assert_eq!(s.metric("pushbench_slow_consumer_closes_total").await, 0.0);
     })
     .await;
 }
