@@ -48,9 +48,11 @@ fn a_summary_written_now_matches_the_schema() {
     schema_check::assert_valid(&schema(), &v, "summary.json from write_run");
 }
 
-/// The schema's fields are exactly the fields `Summary` serializes (so a field added
-/// to the results schema fails here until it is documented), all of them required,
-/// each with a type (or a `$ref`) and a description.
+/// The schema against the results schema (`Summary`): every field `Summary` writes
+/// is in the schema (so a field added to the results schema fails here until it is
+/// documented), every field the schema requires is written, the required fields are
+/// enough for `Summary` to read a file back (fields with a serde default are the
+/// optional ones), and every property has a type and a description.
 #[test]
 fn schema_covers_every_field_of_the_results_schema() {
     let schema = schema();
@@ -58,79 +60,100 @@ fn schema_covers_every_field_of_the_results_schema() {
         groups: vec![GroupSummary::default()],
         ..Default::default()
     };
-    let v = serde_json::to_value(&summary).unwrap();
-    let resolve = |node: &Value| -> Value {
-        match node.get("$ref").and_then(Value::as_str) {
-            Some(r) => r
-                .trim_start_matches("#/")
-                .split('/')
-                .fold(&schema, |n, k| &n[k])
-                .clone(),
-            None => node.clone(),
-        }
-    };
-    // (path, the object's schema, a serialized value of it)
-    let mut pairs = vec![
-        ("$".to_owned(), schema.clone(), v.clone()),
-        (
-            "$.groups[]".to_owned(),
-            resolve(&schema["properties"]["groups"]["items"]),
-            v["groups"][0].clone(),
-        ),
-    ];
-    for key in ["publisher", "loadgen"] {
-        pairs.push((
-            format!("$.{key}"),
-            resolve(&schema["properties"][key]),
-            v[key].clone(),
-        ));
-    }
-    for key in ["latency_us", "latency_uncorrected_us"] {
-        pairs.push((
-            format!("$.groups[].{key}"),
-            resolve(&schema["$defs"]["group"]["properties"][key]),
-            v["groups"][0][key].clone(),
-        ));
-    }
-    for (path, s, value) in &pairs {
-        let fields: Vec<&String> = value.as_object().unwrap().keys().collect();
-        let props = s["properties"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{path}: no properties"));
-        let required: Vec<&str> = s["required"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{path}: no required"))
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        for f in &fields {
-            assert!(props.contains_key(*f), "{path}.{f} is not in the schema");
-            assert!(required.contains(&f.as_str()), "{path}.{f} is not required");
-        }
-        for r in &required {
-            assert!(
-                fields.iter().any(|f| f == r),
-                "{path}.{r} is required by the schema but Summary does not write it"
-            );
-        }
-        for (name, p) in props {
-            let has_description = p.get("description").and_then(Value::as_str).is_some()
-                || resolve(p)
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .is_some();
-            assert!(has_description, "{path}.{name} has no description");
-            assert!(
-                p.get("type").is_some() || p.get("$ref").is_some(),
-                "{path}.{name} has no type"
-            );
-        }
+    let written = serde_json::to_value(&summary).unwrap();
+    walk(&schema, &schema, &written, "$");
+    let minimal = required_only(&schema, &schema, &written);
+    if let Err(e) = serde_json::from_value::<Summary>(minimal.clone()) {
+        panic!(
+            "Summary cannot read a file with only the schema's required fields ({e}): make that field required:\n{minimal:#}"
+        );
     }
     assert_eq!(
         schema["properties"]["schema_version"]["const"],
         Value::from(pushbench_protocol::record::SCHEMA_VERSION),
         "the schema documents this SCHEMA_VERSION"
     );
+}
+
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .trim_start_matches("#/")
+            .split('/')
+            .fold(root, |n, k| &n[k]),
+        None => node,
+    }
+}
+
+/// Checks `value` (as `Summary` writes it) against the object schema `node`.
+fn walk(root: &Value, node: &Value, value: &Value, path: &str) {
+    let node = resolve(root, node);
+    if let Some(items) = node.get("items") {
+        for (i, v) in value.as_array().into_iter().flatten().enumerate() {
+            walk(root, items, v, &format!("{path}[{i}]"));
+        }
+        return;
+    }
+    let Some(props) = node.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let fields = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{path} is not an object"));
+    for f in fields.keys() {
+        assert!(
+            props.contains_key(f),
+            "{path}.{f} is written but not in the schema"
+        );
+    }
+    for r in node["required"].as_array().into_iter().flatten() {
+        let r = r.as_str().unwrap();
+        assert!(
+            fields.contains_key(r),
+            "{path}.{r} is required by the schema but not written"
+        );
+    }
+    for (name, p) in props {
+        let described = p.get("description").and_then(Value::as_str).is_some()
+            || resolve(root, p)
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some();
+        assert!(described, "{path}.{name} has no description");
+        assert!(
+            p.get("type").is_some() || p.get("$ref").is_some(),
+            "{path}.{name} has no type"
+        );
+        if let Some(v) = fields.get(name) {
+            walk(root, p, v, &format!("{path}.{name}"));
+        }
+    }
+}
+
+/// `value` with every field the schema does not require removed, recursively.
+fn required_only(root: &Value, node: &Value, value: &Value) -> Value {
+    let node = resolve(root, node);
+    if let (Some(items), Some(arr)) = (node.get("items"), value.as_array()) {
+        return Value::Array(arr.iter().map(|v| required_only(root, items, v)).collect());
+    }
+    let (Some(props), Some(obj)) = (
+        node.get("properties").and_then(Value::as_object),
+        value.as_object(),
+    ) else {
+        return value.clone();
+    };
+    let required: Vec<&str> = node["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    Value::Object(
+        obj.iter()
+            .filter(|(k, _)| required.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), required_only(root, &props[k], v)))
+            .collect(),
+    )
 }
 
 #[test]
