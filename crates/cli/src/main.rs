@@ -2,6 +2,7 @@
 //! and exits; every subcommand lives in its own module and the libraries do the work.
 
 mod compare;
+mod embedded;
 mod progress;
 mod provenance;
 mod proxy;

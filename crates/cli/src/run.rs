@@ -13,6 +13,7 @@ use pushbench_loadgen::{Progress, RunOptions, Scenario};
 use pushbench_protocol::record::RunRecord;
 use tokio_util::sync::CancellationToken;
 
+use crate::embedded::EmbeddedServer;
 use crate::{progress, provenance, table};
 
 /// How long the embedded server gets to close its connections after the run.
@@ -54,6 +55,13 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
         .target
         .clone()
         .or_else(|| scenario.target().map(str::to_owned));
+    if let Some(url) = &target {
+        anyhow::ensure!(
+            !scenario.restarts_server(),
+            "{} has a server-restart fault, which stops and restarts the embedded server; a server at {url} is not pushbench's to restart: run without --target / [target], or remove the fault",
+            args.scenario.display()
+        );
+    }
     let dir = args.out.clone().unwrap_or_else(|| {
         pushbench_report::layout::default_run_dir(
             Path::new("results"),
@@ -107,20 +115,16 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
 
 /// The async part: server, Ctrl-C watch, progress display and the load generator.
 async fn execute(scenario: &Scenario, target: Option<String>) -> anyhow::Result<RunRecord> {
-    let server_stop = CancellationToken::new();
-    let mut server_task = None;
+    let mut embedded_server = None;
     let (base_url, embedded) = match target {
         Some(url) => (url, false),
         None => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            let server = EmbeddedServer::start(pushbench_server::Config::default())
                 .await
                 .context("cannot bind 127.0.0.1:0 for the embedded server")?;
-            let addr = listener
-                .local_addr()
-                .context("cannot read the embedded server's address")?;
-            let server = pushbench_server::Server::new(pushbench_server::Config::default());
-            server_task = Some(tokio::spawn(server.run(listener, server_stop.clone())));
-            (format!("http://{addr}"), true)
+            let url = format!("http://{}", server.addr());
+            embedded_server = Some(Arc::new(server));
+            (url, true)
         }
     };
     let total = scenario.warmup() + scenario.duration() + scenario.grace();
@@ -150,18 +154,20 @@ async fn execute(scenario: &Scenario, target: Option<String>) -> anyhow::Result<
         display_done.clone(),
     ));
 
-    let result =
-        pushbench_loadgen::run(scenario, RunOptions { base_url, embedded }, progress, stop).await;
+    let options = RunOptions {
+        base_url,
+        embedded,
+        server: embedded_server
+            .clone()
+            .map(|s| s as Arc<dyn pushbench_loadgen::ServerControl>),
+    };
+    let result = pushbench_loadgen::run(scenario, options, progress, stop).await;
 
     display_done.cancel();
     let _ = display.await;
     ctrl_c.abort();
-    server_stop.cancel();
-    if let Some(task) = server_task {
-        if tokio::time::timeout(SERVER_STOP_DEADLINE, task)
-            .await
-            .is_err()
-        {
+    if let Some(server) = embedded_server {
+        if !server.stop(SERVER_STOP_DEADLINE).await {
             tracing::warn!(
                 "the embedded server did not stop within {SERVER_STOP_DEADLINE:?}; results are unaffected"
             );

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use pushbench_protocol::record::Summary;
-use pushbench_report::numbers::{bytes_per_event, latency, percent};
+use pushbench_report::numbers::{bytes_per_event, latency, ms, percent};
 
 /// Renders the run's headline, the per-group table and its warnings.
 pub fn render(summary: &Summary) -> String {
@@ -30,7 +30,7 @@ pub fn render(summary: &Summary) -> String {
     );
     out.push('\n');
 
-    let header = [
+    let mut header = vec![
         "group",
         "strategy",
         "clients",
@@ -45,14 +45,31 @@ pub fn render(summary: &Summary) -> String {
         "errors",
     ];
     // Text columns left-aligned, numbers right-aligned.
-    let numeric = [
+    let mut numeric = vec![
         false, false, true, true, true, true, true, true, true, true, true, true,
     ];
-    let rows: Vec<[String; 12]> = summary
+    // Fault outcomes only when the run had faults: announced gaps (loss that was
+    // told, not silent), clients that detected the fault, detection and recovery
+    // medians, and the peak of connections per second (the reconnect storm).
+    let faulted = summary
+        .groups
+        .iter()
+        .any(|g| g.detections > 0 || g.recoveries > 0 || g.reconnect_peak_per_s > 0);
+    if faulted {
+        header.extend([
+            "gaps",
+            "detected",
+            "detect p50",
+            "recover p50",
+            "conn/s peak",
+        ]);
+        numeric.extend([true; 5]);
+    }
+    let rows: Vec<Vec<String>> = summary
         .groups
         .iter()
         .map(|g| {
-            [
+            let mut row = vec![
                 g.name.clone(),
                 g.strategy.clone(),
                 g.clients.to_string(),
@@ -65,7 +82,18 @@ pub fn render(summary: &Summary) -> String {
                 latency(&g.latency_us, g.latency_us.p99),
                 bytes_per_event(g),
                 g.errors.to_string(),
-            ]
+            ];
+            if faulted {
+                let of = |n: u64, us: u64| if n == 0 { "-".to_owned() } else { ms(us) };
+                row.extend([
+                    g.gaps.to_string(),
+                    format!("{}/{}", g.detections, g.clients),
+                    of(g.detections, g.detect_us_p50),
+                    of(g.recoveries, g.recover_us_p50),
+                    g.reconnect_peak_per_s.to_string(),
+                ]);
+            }
+            row
         })
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -91,7 +119,7 @@ pub fn render(summary: &Summary) -> String {
         }
         let _ = writeln!(out, "{}", line.trim_end());
     };
-    push_line(&header.map(str::to_owned));
+    push_line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
     for row in &rows {
         push_line(row);
     }
@@ -115,6 +143,17 @@ pub fn render(summary: &Summary) -> String {
         warnings.push(format!("{} publish attempts failed", p.publish_errors));
     }
     warnings.extend(summary.warnings.iter().cloned());
+    if let Some(s) = &summary.server {
+        let _ = writeln!(
+            out,
+            "\nserver (embedded; the process it shares with the load generator): RSS peak {:.1} MiB, {} connections accepted, {} slow consumers closed, {} gaps sent, {} restarts",
+            s.rss_peak_bytes as f64 / (1024.0 * 1024.0),
+            s.connections_accepted,
+            s.slow_consumer_closes,
+            s.gaps_sent,
+            s.restarts
+        );
+    }
     if !warnings.is_empty() {
         out.push('\n');
         for w in warnings {

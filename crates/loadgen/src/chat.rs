@@ -124,6 +124,7 @@ pub(crate) async fn run(
         heartbeat: None,
         heartbeat_misses: 3,
         resume: true,
+        read_delay: None,
     };
     let mut backoff = ClientCtx::backoff();
     let mut last_seq = None;
@@ -157,7 +158,7 @@ pub(crate) async fn run(
         let e = result
             .err()
             .unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
-        if !ctx.fail(&e, &mut backoff).await {
+        if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
             break;
         }
     }

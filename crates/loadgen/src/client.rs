@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::connect::{ClientError, HttpConn, Target};
-use crate::recorder::GroupShared;
+use crate::recorder::{ClientRecorder, GroupShared};
 use crate::scenario::Endpoints;
 
 /// One client's context.
@@ -49,6 +49,20 @@ impl ClientCtx {
         }
         let d = backoff.next_delay(&mut self.rng);
         self.sleep(d).await
+    }
+
+    /// [`ClientCtx::fail`] for a client that lost its connection: the recorder
+    /// times the detection (and later the recovery) first.
+    pub(crate) async fn fail_with(
+        &mut self,
+        rec: &mut ClientRecorder,
+        e: &ClientError,
+        backoff: &mut Backoff,
+    ) -> bool {
+        if !self.done.is_cancelled() {
+            rec.connection_lost();
+        }
+        self.fail(e, backoff).await
     }
 
     /// An open HTTP connection: the one given if still usable, else a new one.

@@ -22,6 +22,18 @@ pub(crate) fn process_cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
+/// Resident memory of this process, bytes, from `/proc/self/status`; 0 when unknown.
+pub(crate) fn process_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
 /// Logical cores.
 pub(crate) fn cores() -> u32 {
     std::thread::available_parallelism()

@@ -22,6 +22,8 @@
 //!   `backoff.rs`: reconnect delays.
 //! - One file per strategy: `poll.rs`, `long_poll.rs`, `sse.rs`, `websocket.rs`,
 //!   `beacon.rs`, `chat.rs`; `client.rs` holds what they share (targets, event intake).
+//! - `faults.rs`: `[network]` proxies (pushbench-netem, one per group), the
+//!   `[[fault]]` timeline and [`ServerControl`] for server restarts.
 //! - `health.rs`: the load generator's own CPU and saturation; `clock.rs`: the one
 //!   wall clock (monotonic within a run) of stamps and receive times.
 //!
@@ -36,6 +38,7 @@ mod chat;
 mod client;
 mod clock;
 mod connect;
+mod faults;
 mod health;
 mod long_poll;
 mod ordering;
@@ -49,6 +52,7 @@ pub mod scenario;
 mod sse;
 mod websocket;
 
+pub use faults::{BoxFuture, ServerControl, ServerSnapshot};
 pub use progress::{Progress, ProgressSnapshot};
 pub use run::{LoadgenError, RunOptions, run};
 pub use scenario::{Scenario, ScenarioError};

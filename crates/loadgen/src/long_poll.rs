@@ -76,7 +76,7 @@ pub(crate) async fn run(
                             }
                         }
                         Err(e) => {
-                            if !ctx.fail(&e, &mut backoff).await {
+                            if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
                                 break;
                             }
                         }
@@ -92,14 +92,17 @@ pub(crate) async fn run(
                         None => ctx.group.error(&ClientError::Status(410)),
                     },
                     s => {
-                        if !ctx.fail(&ClientError::Status(s), &mut backoff).await {
+                        if !ctx
+                            .fail_with(&mut rec, &ClientError::Status(s), &mut backoff)
+                            .await
+                        {
                             break;
                         }
                     }
                 }
             }
             Err(e) => {
-                if !ctx.fail(&e, &mut backoff).await {
+                if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
                     break;
                 }
             }

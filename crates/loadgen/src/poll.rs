@@ -68,7 +68,7 @@ pub(crate) async fn run(
                     break;
                 }
                 Err(e) => {
-                    if !ctx.fail(&e, &mut backoff).await {
+                    if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
                         return rec;
                     }
                 }
@@ -109,7 +109,7 @@ async fn fixed_delay(
                 }
             }
             Err(e) => {
-                if !ctx.fail(&e, &mut backoff).await {
+                if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
                     break;
                 }
                 continue;

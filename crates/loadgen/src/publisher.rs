@@ -107,6 +107,19 @@ pub(crate) struct PublisherCtx {
     pub(crate) stop: CancellationToken,
     /// Stop everything, queued events included.
     pub(crate) kill: CancellationToken,
+    /// Extra events of `publisher-burst` faults: offsets from the start, ns, sorted.
+    pub(crate) bursts: Vec<u64>,
+}
+
+/// The schedule with the bursts' extra events merged in, in time order.
+fn with_bursts(base: Schedule, bursts: Vec<u64>) -> impl Iterator<Item = u64> {
+    let mut base = base.peekable();
+    let mut extra = bursts.into_iter().peekable();
+    std::iter::from_fn(move || match (base.peek(), extra.peek()) {
+        (Some(b), Some(e)) if e < b => extra.next(),
+        (Some(_), _) => base.next(),
+        (None, _) => extra.next(),
+    })
 }
 
 /// Runs the publisher; returns its lag histogram (microseconds).
@@ -130,7 +143,8 @@ pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
         let ctx = ctx.clone();
         workers.push(tokio::spawn(lane(ctx, rx)));
     }
-    for (i, offset) in Schedule::new(ctx.config.pattern, ctx.config.rate, ctx.seed).enumerate() {
+    let schedule = Schedule::new(ctx.config.pattern, ctx.config.rate, ctx.seed);
+    for (i, offset) in with_bursts(schedule, ctx.bursts.clone()).enumerate() {
         let intended = ctx.start_ns + offset;
         if intended >= ctx.end_ns {
             break;

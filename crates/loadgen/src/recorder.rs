@@ -174,6 +174,33 @@ fn compact(h: &mut Histogram<u64>) -> Histogram<u64> {
     out
 }
 
+/// Most `arrivals.csv` rows per sampled client, and the sampled clients per group.
+pub(crate) const ARRIVAL_ROWS_PER_CLIENT: usize = 400;
+/// Clients `0..ARRIVAL_CLIENTS` of each group are sampled for `arrivals.csv`.
+pub(crate) const ARRIVAL_CLIENTS: u32 = 3;
+/// Publisher seqs sampled per client: from its first in-window event on.
+const ARRIVAL_SEQS: u64 = 150;
+/// Most detection or recovery samples kept per group (a bound, not a sample size).
+const FAULT_SAMPLES: usize = 100_000;
+
+/// The fault state of a group's link, written by the fault timeline, read by its clients.
+#[derive(Debug, Default)]
+pub(crate) struct FaultMarks {
+    /// Start of the latest fault on the group, ns (0: none yet).
+    pub(crate) start_ns: AtomicU64,
+    /// End of the latest finished fault, ns.
+    pub(crate) end_ns: AtomicU64,
+    /// Faults finished so far: a client that sees it move recovers.
+    pub(crate) epoch: AtomicU64,
+}
+
+/// Detection and recovery samples of a group, microseconds.
+#[derive(Debug, Default)]
+pub(crate) struct FaultSamples {
+    pub(crate) detect_us: Vec<u64>,
+    pub(crate) recover_us: Vec<u64>,
+}
+
 /// Everything a group's clients share.
 #[derive(Debug)]
 pub(crate) struct GroupShared {
@@ -188,6 +215,12 @@ pub(crate) struct GroupShared {
     pub(crate) progress: Arc<Progress>,
     /// What was published; deliveries confirm publishes whose answer was lost.
     pub(crate) registry: Arc<Registry>,
+    /// The group's fault state.
+    pub(crate) faults: FaultMarks,
+    /// Time to detect and to recover, per client and fault.
+    pub(crate) fault_samples: Mutex<FaultSamples>,
+    /// Sampled arrivals: (client, publisher seq, receive ns).
+    pub(crate) arrivals: Mutex<Vec<(u32, u64, u64)>>,
 }
 
 impl GroupShared {
@@ -215,6 +248,35 @@ impl GroupShared {
             window_end_ns: AtomicU64::new(window_end_ns),
             progress,
             registry,
+            faults: FaultMarks::default(),
+            fault_samples: Mutex::new(FaultSamples::default()),
+            arrivals: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A fault starts on this group's link (or server) now.
+    pub(crate) fn fault_started(&self, now_ns: u64) {
+        self.faults.start_ns.store(now_ns.max(1), Relaxed);
+    }
+
+    /// The fault ends now: clients that see the epoch move measure their recovery.
+    pub(crate) fn fault_ended(&self, now_ns: u64) {
+        self.faults.end_ns.store(now_ns, Relaxed);
+        self.faults.epoch.fetch_add(1, Relaxed);
+    }
+
+    fn fault_sample(&self, detect: bool, us: u64) {
+        let mut s = self
+            .fault_samples
+            .lock()
+            .expect("fault sample lock never poisoned");
+        let v = if detect {
+            &mut s.detect_us
+        } else {
+            &mut s.recover_us
+        };
+        if v.len() < FAULT_SAMPLES {
+            v.push(us);
         }
     }
 
@@ -270,10 +332,23 @@ pub(crate) struct ClientResult {
 
 const SAMPLE_BATCH: usize = 64;
 
-/// One client's recorder: ordering tracker, subscription start, sample buffer.
+/// One client's recorder: ordering tracker, subscription start, sample buffer,
+/// and what it needs to time detection and recovery around faults.
 #[derive(Debug)]
 pub(crate) struct ClientRecorder {
     pub(crate) group: Arc<GroupShared>,
+    id: u32,
+    /// The fault start this client already reported a detection for.
+    detected_for: u64,
+    /// When the client lost its connection, until an event arrives again.
+    lost_at: Option<u64>,
+    /// The group's fault epoch this client last saw.
+    seen_epoch: u64,
+    /// Receive time of its latest delivery.
+    last_delivery_ns: u64,
+    /// First in-window publisher seq seen (arrivals sampling).
+    first_pseq: Option<u64>,
+    arrival_rows: usize,
     tracker: OrderingTracker,
     /// When the client's first subscription was confirmed, ns (None: not yet).
     subscribed_ns: Option<u64>,
@@ -283,9 +358,16 @@ pub(crate) struct ClientRecorder {
 }
 
 impl ClientRecorder {
-    pub(crate) fn new(group: Arc<GroupShared>) -> Self {
+    pub(crate) fn new(group: Arc<GroupShared>, id: u32) -> Self {
         ClientRecorder {
             group,
+            id,
+            detected_for: 0,
+            lost_at: None,
+            seen_epoch: 0,
+            last_delivery_ns: 0,
+            first_pseq: None,
+            arrival_rows: 0,
             tracker: OrderingTracker::default(),
             subscribed_ns: None,
             samples: Vec::with_capacity(SAMPLE_BATCH),
@@ -306,6 +388,42 @@ impl ClientRecorder {
     pub(crate) fn expected_from_ns(&self) -> Option<u64> {
         self.subscribed_ns
             .map(|s| s.max(self.group.window_start_ns))
+    }
+
+    /// The client lost its connection or declared it dead (heartbeat, read
+    /// timeout, reset, refused). The first time after a fault started, that is the
+    /// fault's detection; recovery is timed from here to the next event.
+    pub(crate) fn connection_lost(&mut self) {
+        let now = self.group.clock.now_ns();
+        let start = self.group.faults.start_ns.load(Relaxed);
+        if start != 0 && start > self.detected_for && now >= start {
+            self.detected_for = start;
+            self.group
+                .fault_sample(true, now.saturating_sub(start) / 1000);
+        }
+        self.lost_at.get_or_insert(now);
+    }
+
+    /// Recovery timing on every delivery (duplicates included: an event is an event).
+    fn note_delivery(&mut self, now: u64) {
+        let epoch = self.group.faults.epoch.load(Relaxed);
+        if epoch != self.seen_epoch {
+            self.seen_epoch = epoch;
+            let start = self.group.faults.start_ns.load(Relaxed);
+            let end = self.group.faults.end_ns.load(Relaxed);
+            // Affected: it lost its connection, or nothing reached it since the
+            // fault began (a link that silently held its bytes).
+            if self.lost_at.is_some() || self.last_delivery_ns < start {
+                let from = end.max(self.lost_at.unwrap_or(0));
+                self.group
+                    .fault_sample(false, now.saturating_sub(from) / 1000);
+            }
+            self.lost_at = None;
+        } else if let Some(lost) = self.lost_at.take() {
+            self.group
+                .fault_sample(false, now.saturating_sub(lost) / 1000);
+        }
+        self.last_delivery_ns = now;
     }
 
     /// A gap notice from the server.
@@ -344,6 +462,22 @@ impl ClientRecorder {
             }
             None => false,
         };
+        self.note_delivery(now_ns);
+        if self.id < ARRIVAL_CLIENTS
+            && stamp.publisher == 0
+            && stamp.intended_ns >= self.group.window_start_ns
+            && self.arrival_rows < ARRIVAL_ROWS_PER_CLIENT
+        {
+            let first = *self.first_pseq.get_or_insert(stamp.seq);
+            if stamp.seq >= first && stamp.seq < first + ARRIVAL_SEQS {
+                self.arrival_rows += 1;
+                self.group
+                    .arrivals
+                    .lock()
+                    .expect("arrivals lock never poisoned")
+                    .push((self.id, stamp.seq, now_ns));
+            }
+        }
         let outcome = self
             .tracker
             .observe(stamp.publisher, stamp.topic, stamp.seq, counted);

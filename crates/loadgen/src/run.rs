@@ -15,8 +15,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use pushbench_protocol::record::{
-    GroupSummary, IntervalHistogram, LoadgenHealth, Meta, Percentiles, PublisherSummary, RunRecord,
-    SCHEMA_VERSION, Summary, TimeseriesRow,
+    ArrivalRow, GroupSummary, IntervalHistogram, LoadgenHealth, Meta, Percentiles,
+    PublisherSummary, RunRecord, SCHEMA_VERSION, ServerCost, Summary, TimeseriesRow,
 };
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -25,12 +25,14 @@ use tokio_util::sync::CancellationToken;
 use crate::client::ClientCtx;
 use crate::clock::Clock;
 use crate::connect::Target;
+use crate::faults::{self, Links, ServerControl, Timeline};
 use crate::health;
 use crate::publisher::{self, PublisherCtx, PublisherStats};
 use crate::recorder::{ClientRecorder, ClientResult, CounterValues, GroupShared};
 use crate::registry::Registry;
 use crate::scenario::{
-    GroupConfig, LongPollCursor, PollCursor, PollSchedule, PublishVia, Strategy, WsFormat,
+    FaultKind, GroupConfig, LongPollCursor, PollCursor, PollSchedule, PublishVia, Strategy,
+    WsFormat,
 };
 use crate::{Progress, Scenario};
 use crate::{beacon, chat, long_poll, poll, sse, websocket};
@@ -42,6 +44,9 @@ pub struct RunOptions {
     pub base_url: String,
     /// True when the server runs in this process (recorded in the summary).
     pub embedded: bool,
+    /// The server's control, when the caller runs it: needed by `server-restart`
+    /// faults, and the source of the summary's server cost.
+    pub server: Option<Arc<dyn ServerControl>>,
 }
 
 /// Why a run could not produce results.
@@ -50,6 +55,14 @@ pub enum LoadgenError {
     /// The base URL cannot be used.
     #[error("target URL {0:?} is not usable: give http://host:port (TLS is not supported)")]
     BadTarget(String),
+    /// A `server-restart` fault without a server this process controls.
+    #[error(
+        "the scenario restarts the server (a server-restart fault), which only works with the embedded server: drop --target / [target], or remove the fault"
+    )]
+    NoServerControl,
+    /// The impaired network could not be set up.
+    #[error("cannot start the netem proxies for [network] / [[fault]]: {0}")]
+    Network(String),
     /// The server did not answer at all.
     #[error("cannot reach the server at {url}: {detail}; is it running?")]
     Unreachable {
@@ -106,6 +119,12 @@ pub async fn run(
         }
     }
 
+    if scenario.restarts_server() && options.server.is_none() {
+        return Err(LoadgenError::NoServerControl);
+    }
+    let links = faults::start_links(scenario, &target).await?;
+    let server_before = options.server.as_ref().map(|s| s.snapshot());
+
     let clock = Clock::new();
     let cpu_before = health::process_cpu_seconds();
     let endpoints = Arc::new(scenario.endpoints().clone());
@@ -133,7 +152,7 @@ pub async fn run(
         config: pcfg.clone(),
         seed: scenario.seed(),
         clock,
-        target: target.clone(),
+        target: Links::target_via(links.publisher.as_ref(), &target),
         paths: publish_paths,
         logs,
         registry: registry.clone(),
@@ -144,6 +163,7 @@ pub async fn run(
         progress: progress.clone(),
         stop: publisher_stop.clone(),
         kill: publisher_kill.clone(),
+        bursts: faults::burst_offsets(scenario.faults(), window_start - t0),
     }));
 
     // Clients.
@@ -160,6 +180,7 @@ pub async fn run(
             registry.clone(),
         ));
         let chat_topic: Arc<str> = Arc::from(format!("pb-{nonce}-chat-{gi}"));
+        let group_target = Links::target_via(links.groups[gi].as_ref(), &target);
         let mut tasks = Vec::new();
         for c in 0..g.clients {
             let start_at = t0
@@ -175,7 +196,7 @@ pub async fn run(
             let ctx = ClientCtx {
                 id: c,
                 group: shared.clone(),
-                target: target.clone(),
+                target: group_target.clone(),
                 endpoints: endpoints.clone(),
                 topic,
                 done: done.clone(),
@@ -186,7 +207,7 @@ pub async fn run(
                 .then(|| registry.log(client_publisher_id(gi, c), topic_index));
             let publisher_id = client_publisher_id(gi, c);
             tasks.push(tokio::spawn(async move {
-                let rec = ClientRecorder::new(ctx.group.clone());
+                let rec = ClientRecorder::new(ctx.group.clone(), ctx.id);
                 tokio::select! {
                     _ = tokio::time::sleep_until(clock.instant(start_at)) => {}
                     _ = ctx.done.cancelled() => return (rec, topic_index),
@@ -226,6 +247,7 @@ pub async fn run(
                         heartbeat,
                         heartbeat_misses,
                         resume,
+                        read_delay,
                     } => {
                         websocket::run(
                             ctx,
@@ -235,6 +257,7 @@ pub async fn run(
                                 heartbeat,
                                 heartbeat_misses,
                                 resume,
+                                read_delay,
                             },
                         )
                         .await
@@ -271,15 +294,33 @@ pub async fn run(
         client_tasks.push(tasks);
     }
 
+    // The fault timeline.
+    let timeline_stop = CancellationToken::new();
+    let timeline = tokio::spawn(faults::play(Timeline {
+        faults: scenario.faults().to_vec(),
+        groups: groups.clone(),
+        proxies: links.groups.clone(),
+        server: options.server.clone(),
+        clock,
+        window_start_ns: window_start,
+        stop: timeline_stop.clone(),
+    }));
+    // Reconnect storms are counted from the first fault that breaks connections.
+    let storm_from = scenario
+        .faults()
+        .iter()
+        .filter(|f| !matches!(f.kind, FaultKind::PublisherBurst { .. }))
+        .map(|f| window_start + f.at.as_nanos() as u64)
+        .min();
+
     // Per-second sampler: timeseries rows and hlog intervals.
     let sampler_done = CancellationToken::new();
     let sampler = tokio::spawn(sample(
         groups.clone(),
         stats.clone(),
         clock,
-        t0,
-        window_start,
-        end,
+        (t0, window_start, end),
+        storm_from,
         sampler_done.clone(),
     ));
 
@@ -316,6 +357,8 @@ pub async fn run(
         }
         tokio::time::sleep(scenario.grace().min(Duration::from_millis(500))).await;
     }
+    timeline_stop.cancel();
+    let played = timeline.await.unwrap_or_default();
     done.cancel();
     sampler_done.cancel();
 
@@ -347,11 +390,18 @@ pub async fn run(
         );
     }
     publisher_kill.cancel();
+    links.shutdown().await;
     let lag = match tokio::time::timeout(Duration::from_secs(5), publisher_task).await {
         Ok(Ok(h)) => h,
         _ => pushbench_protocol::record::latency_histogram(),
     };
-    let (timeseries, mut intervals, baselines) = sampler.await.unwrap_or_default();
+    let Sampled {
+        rows: timeseries,
+        mut intervals,
+        baselines,
+        storm_peaks,
+        rss_peak,
+    } = sampler.await.unwrap_or_default();
     // Samples recorded after the sampler's last interval (the clients' final
     // flushes at the end of grace) belong to the last interval: the hlog and the
     // totals count the same samples.
@@ -440,8 +490,17 @@ pub async fn run(
             errors: whole.error_total(),
             errors_by_kind: whole.errors_by_kind(),
             uploads: c.uploads,
+            reconnect_peak_per_s: storm_peaks.get(gi).copied().unwrap_or(0),
             ..GroupSummary::default()
         };
+        {
+            let fs = g
+                .fault_samples
+                .lock()
+                .expect("fault sample lock never poisoned");
+            (s.detections, s.detect_us_p50, s.detect_us_max) = median_max(&fs.detect_us);
+            (s.recoveries, s.recover_us_p50, s.recover_us_max) = median_max(&fs.recover_us);
+        }
         for r in &results[gi] {
             s.expected += r.expected;
             s.delivered += r.counts.delivered;
@@ -455,6 +514,10 @@ pub async fn run(
         } else {
             s.delivered as f64 / s.expected as f64
         };
+        if s.reconnects > 0 {
+            s.lost_per_reconnect = s.lost as f64 / s.reconnects as f64;
+            s.duplicates_per_reconnect = s.duplicates as f64 / s.reconnects as f64;
+        }
         let events = if matches!(cfg.strategy, Strategy::Beacon { .. }) {
             s.uploads
         } else {
@@ -503,7 +566,40 @@ pub async fn run(
         },
         groups: summaries,
         warnings,
+        server: options.server.as_ref().map(|ctl| {
+            let after = ctl.snapshot();
+            let before = server_before.unwrap_or_default();
+            ServerCost {
+                scope: "the whole pushbench process: the embedded server and the load generator share it, so the server's own share cannot be separated".into(),
+                rss_peak_bytes: rss_peak.max(health::process_rss_bytes()),
+                rss_end_bytes: health::process_rss_bytes(),
+                cpu_s,
+                connections_accepted: after
+                    .connections_total
+                    .saturating_sub(before.connections_total),
+                slow_consumer_closes: after
+                    .slow_consumer_closes
+                    .saturating_sub(before.slow_consumer_closes),
+                gaps_sent: after.gaps.saturating_sub(before.gaps),
+                restarts: played.restarts,
+            }
+        }),
     };
+    let mut arrivals = Vec::new();
+    for g in &groups {
+        let mut rows = g
+            .arrivals
+            .lock()
+            .expect("arrivals lock never poisoned")
+            .clone();
+        rows.sort_by_key(|r| r.2);
+        arrivals.extend(rows.into_iter().map(|(client, seq, at)| ArrivalRow {
+            group: g.name.clone(),
+            client,
+            publisher_seq: seq,
+            receive_ms: (at as i128 - window_start as i128) as f64 / 1e6,
+        }));
+    }
     let local = target.authority.starts_with("127.")
         || target.authority.starts_with("localhost")
         || target.authority.starts_with("[::1]");
@@ -528,6 +624,8 @@ pub async fn run(
         histograms,
         scenario_toml: scenario.to_resolved_toml(),
         meta,
+        arrivals,
+        faults: played.rows,
     })
 }
 
@@ -574,14 +672,18 @@ fn options_text(g: &GroupConfig) -> String {
             heartbeat,
             heartbeat_misses,
             resume,
+            read_delay,
         } => format!(
-            "format={} heartbeat={} heartbeat_misses={heartbeat_misses} resume={resume}",
+            "format={} heartbeat={} heartbeat_misses={heartbeat_misses} resume={resume}{}",
             if *format == WsFormat::Text {
                 "text"
             } else {
                 "binary"
             },
-            heartbeat.map(d).unwrap_or_else(|| "off".into())
+            heartbeat.map(d).unwrap_or_else(|| "off".into()),
+            read_delay
+                .map(|r| format!(" read_delay={}", d(r)))
+                .unwrap_or_default()
         ),
         Strategy::Beacon {
             rate,
@@ -627,6 +729,16 @@ fn merged(a: &Histogram<u64>, b: &Histogram<u64>) -> Histogram<u64> {
     out
 }
 
+/// (count, median, max) of a sample list; zeros when empty.
+fn median_max(v: &[u64]) -> (u64, u64, u64) {
+    if v.is_empty() {
+        return (0, 0, 0);
+    }
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    (v.len() as u64, v[(v.len() - 1) / 2], v[v.len() - 1])
+}
+
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
@@ -642,24 +754,33 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
     }
 }
 
-type Sampled = (
-    Vec<TimeseriesRow>,
-    Vec<IntervalHistogram>,
-    Vec<CounterValues>,
-);
+/// What the per-second sampler saw.
+#[derive(Default)]
+struct Sampled {
+    rows: Vec<TimeseriesRow>,
+    intervals: Vec<IntervalHistogram>,
+    /// Each group's counters at the window start.
+    baselines: Vec<CounterValues>,
+    /// Each group's most connections opened in one second since `storm_from`.
+    storm_peaks: Vec<u64>,
+    /// Peak resident memory of the process, bytes.
+    rss_peak: u64,
+}
 
 /// Every second (aligned on the window start): one timeseries row per group, and
 /// from the window start on, one hlog interval per group and tag. Also returns each
 /// group's counters at the window start, the baseline of the summary's counters.
+/// Times are (t0, window start, end), ns.
 async fn sample(
     groups: Vec<Arc<GroupShared>>,
     stats: Arc<PublisherStats>,
     clock: Clock,
-    t0: u64,
-    window_start: u64,
-    end: u64,
+    (t0, window_start, end): (u64, u64, u64),
+    storm_from: Option<u64>,
     done: CancellationToken,
 ) -> Sampled {
+    let mut storm_peaks = vec![0u64; groups.len()];
+    let mut rss_peak = 0u64;
     let mut rows = Vec::new();
     let mut intervals = Vec::new();
     let mut prev_values: Vec<CounterValues> = vec![CounterValues::default(); groups.len()];
@@ -688,6 +809,9 @@ async fn sample(
         for (gi, g) in groups.iter().enumerate() {
             let now_values = g.counters.values();
             let d = now_values.since(&prev_values[gi]);
+            if storm_from.is_some_and(|f| at > f) {
+                storm_peaks[gi] = storm_peaks[gi].max(d.connections_opened);
+            }
             let (hc, hu) = g
                 .hists
                 .lock()
@@ -738,11 +862,18 @@ async fn sample(
             prev_values[gi] = now_values;
         }
         prev_published = published;
+        rss_peak = rss_peak.max(health::process_rss_bytes());
         prev = at;
         next = at + SECOND_NS;
         if last || at >= end {
             break;
         }
     }
-    (rows, intervals, baselines)
+    Sampled {
+        rows,
+        intervals,
+        baselines,
+        storm_peaks,
+        rss_peak,
+    }
 }

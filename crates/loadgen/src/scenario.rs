@@ -92,6 +92,65 @@ struct RawScenario {
     groups: Vec<RawGroup>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<RawTarget>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<RawNetwork>,
+    #[serde(rename = "fault", default, skip_serializing_if = "Vec::is_empty")]
+    faults: Vec<RawFault>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jitter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publisher: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    up: Option<RawLink>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    down: Option<RawLink>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jitter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    at: Option<String>,
+    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_log: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    down: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -143,6 +202,8 @@ struct RawGroup {
     publish_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     payload_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_delay: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -188,6 +249,85 @@ pub struct Scenario {
     groups: Vec<GroupConfig>,
     target: Option<String>,
     endpoints: Endpoints,
+    network: Option<NetworkConfig>,
+    faults: Vec<FaultConfig>,
+}
+
+/// The `[network]` table: the impairment netem applies between the clients and the
+/// server (one proxy per group, so faults can target groups).
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// The preset the values started from, if any.
+    pub preset: Option<String>,
+    /// Both directions' settings, preset and explicit values combined.
+    pub impairment: pushbench_netem::Impairment,
+    /// True when the publisher goes through the impaired link too (`publisher =
+    /// "proxied"`); by default it publishes directly, so the link under test is the
+    /// subscribers' and publish times are not blurred by it.
+    pub publisher_proxied: bool,
+}
+
+/// What a `[[fault]]` does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FaultKind {
+    /// Half-open link: no bytes, no FIN, no RST, for `duration`.
+    Blackhole,
+    /// Every connection of the groups is reset, once.
+    Reset,
+    /// The link goes down for `down` every `period`, for `duration`.
+    Flap {
+        /// Time from one down phase to the next.
+        period: Duration,
+        /// Length of each down phase.
+        down: Duration,
+    },
+    /// The embedded server stops, stays down for `duration`, and starts again on
+    /// the same port, keeping its topic logs or starting empty.
+    ServerRestart {
+        /// Keep the topic logs (the same server restarted) or lose them (a new one).
+        keep_log: bool,
+    },
+    /// The publisher sends `count` extra events at `rate` per second.
+    PublisherBurst {
+        /// Events per second during the burst.
+        rate: f64,
+        /// Extra events.
+        count: u32,
+    },
+}
+
+impl FaultKind {
+    /// The name used in scenario files and `faults.csv`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Blackhole => "blackhole",
+            FaultKind::Reset => "reset",
+            FaultKind::Flap { .. } => "flap",
+            FaultKind::ServerRestart { .. } => "server-restart",
+            FaultKind::PublisherBurst { .. } => "publisher-burst",
+        }
+    }
+
+    /// True for faults netem applies on the clients' links.
+    pub fn is_link_fault(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::Blackhole | FaultKind::Reset | FaultKind::Flap { .. }
+        )
+    }
+}
+
+/// One `[[fault]]` of the timeline.
+#[derive(Clone, Debug)]
+pub struct FaultConfig {
+    /// Start, from the start of the measured window.
+    pub at: Duration,
+    /// What happens.
+    pub kind: FaultKind,
+    /// How long it lasts (zero for a reset; the burst's length for a burst).
+    pub duration: Duration,
+    /// Groups whose links it hits; empty = every group.
+    pub groups: Vec<String>,
 }
 
 /// How the publisher spaces events on its open-loop timeline.
@@ -306,6 +446,8 @@ pub enum Strategy {
         heartbeat_misses: u32,
         /// Reconnect with `?since=` the last seq seen.
         resume: bool,
+        /// A slow consumer: pause this long after reading each frame (`None`: read at once).
+        read_delay: Option<Duration>,
     },
     /// `sendBeacon`-style uploads.
     Beacon {
@@ -557,6 +699,24 @@ impl Scenario {
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
+    /// The `[network]` impairment, if any.
+    pub fn network(&self) -> Option<&NetworkConfig> {
+        self.network.as_ref()
+    }
+    /// The `[[fault]]` timeline, in file order.
+    pub fn faults(&self) -> &[FaultConfig] {
+        &self.faults
+    }
+    /// True when the clients need netem proxies: a `[network]` or a link fault.
+    pub fn needs_proxies(&self) -> bool {
+        self.network.is_some() || self.faults.iter().any(|f| f.kind.is_link_fault())
+    }
+    /// True when a fault restarts the server (only the embedded one can be).
+    pub fn restarts_server(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::ServerRestart { .. }))
+    }
 
     /// The scenario as TOML with every default filled in (`scenario.resolved.toml`).
     pub fn to_resolved_toml(&self) -> String {
@@ -628,7 +788,9 @@ impl Scenario {
                         heartbeat,
                         heartbeat_misses,
                         resume,
+                        read_delay,
                     } => {
+                        r.read_delay = read_delay.map(d);
                         r.format = Some(
                             match format {
                                 WsFormat::Text => "text",
@@ -702,6 +864,59 @@ impl Scenario {
             }),
             groups,
             target,
+            network: self.network.as_ref().map(|n| {
+                let link = |l: &pushbench_netem::LinkConfig| RawLink {
+                    latency: Some(d(l.latency)),
+                    jitter: Some(d(l.jitter)),
+                    bandwidth: l.bandwidth.map(|b| b.to_string()),
+                    loss: Some(l.loss),
+                };
+                RawNetwork {
+                    preset: n.preset.clone(),
+                    publisher: Some(
+                        if n.publisher_proxied {
+                            "proxied"
+                        } else {
+                            "direct"
+                        }
+                        .into(),
+                    ),
+                    up: Some(link(&n.impairment.up)),
+                    down: Some(link(&n.impairment.down)),
+                    ..RawNetwork::default()
+                }
+            }),
+            faults: self
+                .faults
+                .iter()
+                .map(|f| {
+                    let mut r = RawFault {
+                        at: Some(d(f.at)),
+                        kind: Some(f.kind.name().into()),
+                        groups: (!f.groups.is_empty()).then(|| f.groups.clone()),
+                        ..RawFault::default()
+                    };
+                    match f.kind {
+                        FaultKind::Blackhole | FaultKind::ServerRestart { .. } => {
+                            r.duration = Some(d(f.duration));
+                        }
+                        FaultKind::Flap { period, down } => {
+                            r.duration = Some(d(f.duration));
+                            r.period = Some(d(period));
+                            r.down = Some(d(down));
+                        }
+                        FaultKind::Reset => {}
+                        FaultKind::PublisherBurst { rate, count } => {
+                            r.rate = Some(rate);
+                            r.count = Some(count);
+                        }
+                    }
+                    if let FaultKind::ServerRestart { keep_log } = f.kind {
+                        r.keep_log = Some(keep_log);
+                    }
+                    r
+                })
+                .collect(),
         };
         toml::to_string(&raw).expect("a scenario of strings and numbers always serializes")
     }
@@ -993,7 +1208,13 @@ fn validate(
             ],
             "long-poll" => &["cursor", "wait"],
             "sse" => &["resume", "read_timeout"],
-            "websocket" => &["format", "heartbeat", "heartbeat_misses", "resume"],
+            "websocket" => &[
+                "format",
+                "heartbeat",
+                "heartbeat_misses",
+                "resume",
+                "read_delay",
+            ],
             "beacon" => &["rate", "payload_bytes"],
             "chat" => &["publish_via", "rate", "payload_bytes"],
             other => {
@@ -1005,7 +1226,8 @@ fn validate(
                 ));
             }
         };
-        let set: [(&str, bool); 15] = [
+        let set: [(&str, bool); 16] = [
+            ("read_delay", g.read_delay.is_some()),
             ("interval", g.interval.is_some()),
             ("schedule", g.schedule.is_some()),
             ("cursor", g.cursor.is_some()),
@@ -1118,6 +1340,8 @@ fn validate(
                 },
                 heartbeat_misses: g.heartbeat_misses.unwrap_or(3).max(1),
                 resume: g.resume.unwrap_or(true),
+                read_delay: dur(&k("read_delay"), &g.read_delay, Duration::ZERO)
+                    .map(|d| Some(d).filter(|d| !d.is_zero()))?,
             },
             "beacon" => Strategy::Beacon {
                 rate: rate_of(1.0)?,
@@ -1189,6 +1413,15 @@ fn validate(
         }
     }
 
+    let network = match &raw.network {
+        None => None,
+        Some(n) => Some(validate_network(n, &bad, &dur)?),
+    };
+    let mut faults = Vec::new();
+    for (i, f) in raw.faults.iter().enumerate() {
+        faults.push(validate_fault(i, f, &groups, duration + grace, &bad, &dur)?);
+    }
+
     Ok(Scenario {
         name,
         description,
@@ -1200,6 +1433,271 @@ fn validate(
         groups,
         target,
         endpoints,
+        network,
+        faults,
+    })
+}
+
+type Bad<'a> = dyn Fn(&str, String) -> ScenarioError + 'a;
+type Dur<'a> = dyn Fn(&str, &Option<String>, Duration) -> Result<Duration, ScenarioError> + 'a;
+
+/// `[network]`: a preset, then values for both directions, then `[network.up]` /
+/// `[network.down]`, each overriding the one before.
+fn validate_network(
+    n: &RawNetwork,
+    bad: &Bad<'_>,
+    dur: &Dur<'_>,
+) -> Result<NetworkConfig, ScenarioError> {
+    use pushbench_netem::{Bandwidth, Impairment, LinkConfig, PRESETS};
+    let mut imp = match &n.preset {
+        None => Impairment::none(),
+        Some(name) => Impairment::preset(name).map_err(|_| {
+            bad(
+                "network.preset",
+                format!(
+                    "{name:?} is not a preset: use {}",
+                    PRESETS
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?,
+    };
+    let apply = |l: &mut LinkConfig,
+                 prefix: &str,
+                 latency: &Option<String>,
+                 jitter: &Option<String>,
+                 bandwidth: &Option<String>,
+                 loss: Option<f64>|
+     -> Result<(), ScenarioError> {
+        let key = |leaf: &str| format!("{prefix}{leaf}");
+        l.latency = dur(&key("latency"), latency, l.latency)?;
+        l.jitter = dur(&key("jitter"), jitter, l.jitter)?;
+        if let Some(b) = bandwidth {
+            l.bandwidth = match b.trim() {
+                "off" | "none" | "unlimited" => None,
+                text => Some(text.parse::<Bandwidth>().map_err(|e| {
+                    bad(
+                        &key("bandwidth"),
+                        format!("{e}: write it like \"1mbit\", \"750kbit\" or \"unlimited\""),
+                    )
+                })?),
+            };
+        }
+        if let Some(p) = loss {
+            if !(0.0..1.0).contains(&p) {
+                return Err(bad(
+                    &key("loss"),
+                    format!("{p} is not a probability in [0, 1): write 0.01 for 1 %"),
+                ));
+            }
+            l.loss = p;
+        }
+        Ok(())
+    };
+    for l in [&mut imp.up, &mut imp.down] {
+        apply(l, "network.", &n.latency, &n.jitter, &n.bandwidth, n.loss)?;
+    }
+    if let Some(u) = &n.up {
+        apply(
+            &mut imp.up,
+            "network.up.",
+            &u.latency,
+            &u.jitter,
+            &u.bandwidth,
+            u.loss,
+        )?;
+    }
+    if let Some(d) = &n.down {
+        apply(
+            &mut imp.down,
+            "network.down.",
+            &d.latency,
+            &d.jitter,
+            &d.bandwidth,
+            d.loss,
+        )?;
+    }
+    imp.validate().map_err(|e| bad("network", format!("{e}")))?;
+    let publisher_proxied = match n.publisher.as_deref().unwrap_or("direct") {
+        "direct" => false,
+        "proxied" => true,
+        other => {
+            return Err(bad(
+                "network.publisher",
+                format!(
+                    "{other:?} is not allowed: use \"direct\" (the publisher bypasses the impaired link) or \"proxied\""
+                ),
+            ));
+        }
+    };
+    Ok(NetworkConfig {
+        preset: n.preset.clone(),
+        impairment: imp,
+        publisher_proxied,
+    })
+}
+
+/// One `[[fault]]`: its kind's keys and nothing else, inside the run.
+fn validate_fault(
+    i: usize,
+    f: &RawFault,
+    groups: &[GroupConfig],
+    run_len: Duration,
+    bad: &Bad<'_>,
+    dur: &Dur<'_>,
+) -> Result<FaultConfig, ScenarioError> {
+    let k = |leaf: &str| format!("fault.{i}.{leaf}");
+    let kinds = "blackhole, reset, flap, server-restart or publisher-burst";
+    let kind_name = f
+        .kind
+        .clone()
+        .ok_or_else(|| bad(&k("kind"), format!("missing: use {kinds}")))?;
+    let at = match &f.at {
+        Some(_) => dur(&k("at"), &f.at, Duration::ZERO)?,
+        None => {
+            return Err(bad(
+                &k("at"),
+                "missing: when the fault starts, from the start of the measured window, e.g. at = \"5s\"".into(),
+            ));
+        }
+    };
+    let allowed: &[&str] = match kind_name.as_str() {
+        "blackhole" => &["duration", "groups"],
+        "reset" => &["groups"],
+        "flap" => &["duration", "groups", "period", "down"],
+        "server-restart" => &["duration", "keep_log"],
+        "publisher-burst" => &["rate", "count"],
+        other => {
+            return Err(bad(
+                &k("kind"),
+                format!("{other:?} is not a fault kind: use {kinds}"),
+            ));
+        }
+    };
+    let set = [
+        ("duration", f.duration.is_some()),
+        ("groups", f.groups.is_some()),
+        ("keep_log", f.keep_log.is_some()),
+        ("period", f.period.is_some()),
+        ("down", f.down.is_some()),
+        ("rate", f.rate.is_some()),
+        ("count", f.count.is_some()),
+    ];
+    for (key, present) in set {
+        if present && !allowed.contains(&key) {
+            return Err(bad(
+                &k(key),
+                format!(
+                    "not a key of fault kind {kind_name:?}: it accepts {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    let required = |key: &str, v: &Option<String>| -> Result<Duration, ScenarioError> {
+        match v {
+            None => Err(bad(
+                &k(key),
+                format!("missing: a {kind_name} fault needs {key}, e.g. {key} = \"2s\""),
+            )),
+            Some(_) => {
+                let d = dur(&k(key), v, Duration::ZERO)?;
+                if d.is_zero() {
+                    Err(bad(&k(key), "must be longer than 0s".into()))
+                } else {
+                    Ok(d)
+                }
+            }
+        }
+    };
+    let (kind, duration) = match kind_name.as_str() {
+        "blackhole" => (FaultKind::Blackhole, required("duration", &f.duration)?),
+        "reset" => (FaultKind::Reset, Duration::ZERO),
+        "flap" => {
+            let period = required("period", &f.period)?;
+            let down = required("down", &f.down)?;
+            if down >= period {
+                return Err(bad(
+                    &k("down"),
+                    format!(
+                        "{} must be shorter than period {}",
+                        humantime::format_duration(down),
+                        humantime::format_duration(period)
+                    ),
+                ));
+            }
+            (
+                FaultKind::Flap { period, down },
+                required("duration", &f.duration)?,
+            )
+        }
+        "server-restart" => (
+            FaultKind::ServerRestart {
+                keep_log: f.keep_log.unwrap_or(true),
+            },
+            required("duration", &f.duration)?,
+        ),
+        "publisher-burst" => {
+            let rate = f.rate.unwrap_or(1000.0);
+            if !(rate > 0.0 && rate <= 1_000_000.0) {
+                return Err(bad(
+                    &k("rate"),
+                    format!("{rate} is not allowed: use events per second, more than 0"),
+                ));
+            }
+            let count = f.count.ok_or_else(|| {
+                bad(
+                    &k("count"),
+                    "missing: how many extra events the burst publishes, e.g. count = 500".into(),
+                )
+            })?;
+            if count == 0 || count > 1_000_000 {
+                return Err(bad(
+                    &k("count"),
+                    format!("{count} is not allowed: use 1..=1000000"),
+                ));
+            }
+            (
+                FaultKind::PublisherBurst { rate, count },
+                Duration::from_secs_f64(f64::from(count) / rate),
+            )
+        }
+        _ => unreachable!("kinds were checked above"),
+    };
+    if at + duration > run_len {
+        return Err(bad(
+            &k("at"),
+            format!(
+                "the fault runs to {} but the run ends at {} (duration + grace): start it earlier or shorten it",
+                humantime::format_duration(at + duration),
+                humantime::format_duration(run_len)
+            ),
+        ));
+    }
+    let names = f.groups.clone().unwrap_or_default();
+    for n in &names {
+        if !groups.iter().any(|g| &g.name == n) {
+            return Err(bad(
+                &k("groups"),
+                format!(
+                    "{n:?} is not a group: use {}",
+                    groups
+                        .iter()
+                        .map(|g| g.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(FaultConfig {
+        at,
+        kind,
+        duration,
+        groups: names,
     })
 }
 

@@ -46,7 +46,8 @@ pub(crate) async fn run(
             Ok(()) => {
                 // The server ended the stream: count it, then reconnect.
                 if !ctx
-                    .fail(
+                    .fail_with(
+                        &mut rec,
                         &ClientError::Http("stream closed by server".into()),
                         &mut backoff,
                     )
@@ -56,7 +57,7 @@ pub(crate) async fn run(
                 }
             }
             Err(e) => {
-                if !ctx.fail(&e, &mut backoff).await {
+                if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
                     break;
                 }
             }

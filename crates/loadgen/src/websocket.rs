@@ -22,6 +22,8 @@ pub(crate) struct WsOpts {
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) heartbeat_misses: u32,
     pub(crate) resume: bool,
+    /// Pause after each frame: a slow consumer whose socket fills up.
+    pub(crate) read_delay: Option<Duration>,
 }
 
 /// Runs one WebSocket client until the run ends; returns its recorder.
@@ -69,7 +71,7 @@ pub(crate) async fn run(
         let e = result
             .err()
             .unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
-        if !ctx.fail(&e, &mut backoff).await {
+        if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
             break;
         }
     }
@@ -152,6 +154,13 @@ pub(crate) async fn session(
                         }
                     }
                     rec.flush();
+                }
+                if let Some(d) = opts.read_delay {
+                    // A slow consumer: the frames pile up in the socket buffers
+                    // and then at the server, which must close or skip us.
+                    if !ctx.sleep(d).await {
+                        return Ok(());
+                    }
                 }
             }
             _ = heartbeat.tick(), if opts.heartbeat.is_some() => {

@@ -33,6 +33,7 @@ async fn run_scenario(s: &Scenario) -> RunRecord {
         RunOptions {
             base_url: url,
             embedded: true,
+            server: None,
         },
         progress.clone(),
         CancellationToken::new(),
@@ -285,6 +286,7 @@ async fn stop_returns_partial_results() {
             RunOptions {
                 base_url: url,
                 embedded: true,
+                server: None,
             },
             progress.clone(),
             stop,
@@ -357,6 +359,7 @@ url = "/topics/{{topic}}/events?wait={{wait}}&since={{cursor}}"
             RunOptions {
                 base_url: url,
                 embedded: false,
+                server: None,
             },
             Arc::new(Progress::default()),
             CancellationToken::new(),
@@ -391,6 +394,7 @@ async fn unreachable_target_is_an_error() {
             RunOptions {
                 base_url: format!("http://{addr}"),
                 embedded: false,
+                server: None,
             },
             Arc::new(Progress::default()),
             CancellationToken::new(),

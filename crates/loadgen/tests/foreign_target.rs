@@ -170,6 +170,7 @@ cursor = "none"
             RunOptions {
                 base_url: url,
                 embedded: false,
+                server: None,
             },
             Arc::new(Progress::default()),
             CancellationToken::new(),

@@ -77,6 +77,7 @@ async fn set_interval_polling_over_jitter_delivers_out_of_order() {
             RunOptions {
                 base_url: url,
                 embedded: false,
+                server: None,
             },
             Arc::new(Progress::default()),
             CancellationToken::new(),
@@ -163,6 +164,7 @@ async fn resuming_clients_survive_a_reset_without_loss() {
             RunOptions {
                 base_url: url,
                 embedded: false,
+                server: None,
             },
             progress,
             CancellationToken::new(),
@@ -238,6 +240,7 @@ async fn heartbeat_detects_a_half_open_connection() {
             RunOptions {
                 base_url: url,
                 embedded: false,
+                server: None,
             },
             progress,
             CancellationToken::new(),

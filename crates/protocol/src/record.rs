@@ -57,6 +57,9 @@ pub struct Summary {
     pub groups: Vec<GroupSummary>,
     /// Warnings that make numbers less trustworthy (saturation, clock, errors).
     pub warnings: Vec<String>,
+    /// The embedded server's cost, when the server ran in-process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerCost>,
 }
 
 /// The publisher's side of the run.
@@ -140,6 +143,84 @@ pub struct GroupSummary {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Events uploaded (beacon, chat).
     pub uploads: u64,
+    /// Clients that declared a connection dead (or lost it) after a fault started
+    /// (one per client per fault); the `detect_us_*` fields describe them.
+    #[serde(default)]
+    pub detections: u64,
+    /// Time from a fault's start to a client declaring its connection dead, median, us.
+    #[serde(default)]
+    pub detect_us_p50: u64,
+    /// The same, the slowest client, us.
+    #[serde(default)]
+    pub detect_us_max: u64,
+    /// Recoveries: first event delivered again after a fault ended or a lost connection.
+    #[serde(default)]
+    pub recoveries: u64,
+    /// Time from the later of the fault's end and the client's detection to its
+    /// first event delivered again, median, us.
+    #[serde(default)]
+    pub recover_us_p50: u64,
+    /// The same, the slowest recovery, us.
+    #[serde(default)]
+    pub recover_us_max: u64,
+    /// lost / reconnects: events lost per reconnect on average (0 without reconnects).
+    #[serde(default)]
+    pub lost_per_reconnect: f64,
+    /// duplicates / reconnects: events delivered twice per reconnect on average.
+    #[serde(default)]
+    pub duplicates_per_reconnect: f64,
+    /// Reconnect storm: the most connections the group opened in one second, from
+    /// the first fault on (0 when the scenario has no fault).
+    #[serde(default)]
+    pub reconnect_peak_per_s: u64,
+}
+
+/// The server's side of the run, when the server is embedded (run level: the server
+/// shares the load generator's process, so per-group attribution would be invented).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerCost {
+    /// What the numbers cover (the whole pushbench process when the server is embedded).
+    pub scope: String,
+    /// Peak resident memory of that process during the run, bytes (0 when unknown).
+    pub rss_peak_bytes: u64,
+    /// Resident memory at the end of the run, bytes.
+    pub rss_end_bytes: u64,
+    /// CPU seconds of that process during the run.
+    pub cpu_s: f64,
+    /// Connections the server accepted during the run.
+    pub connections_accepted: u64,
+    /// Subscribers the server closed as slow consumers.
+    pub slow_consumer_closes: u64,
+    /// Gap notices the server sent.
+    pub gaps_sent: u64,
+    /// Times the server was restarted by a fault.
+    pub restarts: u64,
+}
+
+/// One row of `arrivals.csv`: one delivery (duplicates included) to a sampled client.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArrivalRow {
+    /// Group name.
+    pub group: String,
+    /// Client index in the group.
+    pub client: u32,
+    /// The publisher's sequence number stamped in the event.
+    pub publisher_seq: u64,
+    /// Receive time, ms since the start of the measured window.
+    pub receive_ms: f64,
+}
+
+/// One row of `faults.csv`: a fault as it happened.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultRow {
+    /// blackhole, reset, flap, server-restart or publisher-burst.
+    pub kind: String,
+    /// Start, seconds since the start of the measured window.
+    pub start_s: f64,
+    /// End (equal to the start for an instant fault).
+    pub end_s: f64,
+    /// Groups hit; empty = all.
+    pub groups: Vec<String>,
 }
 
 /// One row of `timeseries.csv`: one second of one group.
@@ -212,6 +293,10 @@ pub struct RunRecord {
     pub scenario_toml: String,
     /// `meta.json`.
     pub meta: Meta,
+    /// `arrivals.csv`: a few sample clients' deliveries per group (empty: not written).
+    pub arrivals: Vec<ArrivalRow>,
+    /// `faults.csv`: the fault timeline as it happened (empty: not written).
+    pub faults: Vec<FaultRow>,
 }
 
 /// A fresh latency histogram with the range pushbench uses everywhere:

@@ -66,6 +66,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         histograms: BTreeMap::new(),
         scenario_toml: String::new(),
         meta: Meta::default(),
+        arrivals: Vec::new(),
+        faults: Vec::new(),
     };
     pushbench_report::write_run(&dir.join("run"), &record)?;
     std::fs::write(

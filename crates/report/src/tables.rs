@@ -45,7 +45,7 @@ const SUMMARY_HEAD: [SummaryColumn; 13] = [
     ("coherence", |_, g| fmt_f64(g.coherence)),
 ];
 
-const SUMMARY_TAIL: [SummaryColumn; 13] = [
+const SUMMARY_TAIL: [SummaryColumn; 22] = [
     ("bytes_up", |_, g| g.bytes_up.to_string()),
     ("bytes_down", |_, g| g.bytes_down.to_string()),
     ("payload_bytes_down", |_, g| {
@@ -64,6 +64,19 @@ const SUMMARY_TAIL: [SummaryColumn; 13] = [
     ("errors", |_, g| g.errors.to_string()),
     ("errors_by_kind", |_, g| fmt_kinds(&g.errors_by_kind)),
     ("uploads", |_, g| g.uploads.to_string()),
+    ("detections", |_, g| g.detections.to_string()),
+    ("detect_us_p50", |_, g| g.detect_us_p50.to_string()),
+    ("detect_us_max", |_, g| g.detect_us_max.to_string()),
+    ("recoveries", |_, g| g.recoveries.to_string()),
+    ("recover_us_p50", |_, g| g.recover_us_p50.to_string()),
+    ("recover_us_max", |_, g| g.recover_us_max.to_string()),
+    ("lost_per_reconnect", |_, g| fmt_f64(g.lost_per_reconnect)),
+    ("duplicates_per_reconnect", |_, g| {
+        fmt_f64(g.duplicates_per_reconnect)
+    }),
+    ("reconnect_peak_per_s", |_, g| {
+        g.reconnect_peak_per_s.to_string()
+    }),
     // Run-level, repeated on each row so rows from several runs can be stacked.
     ("publisher_lag_us_p99", |s, _| {
         s.publisher.lag_us.p99.to_string()

@@ -63,6 +63,7 @@ fn group(name: &str, strategy: &str, base_us: u64) -> GroupSummary {
         errors: 3,
         errors_by_kind: BTreeMap::from([("connect".to_owned(), 2), ("timeout".to_owned(), 1)]),
         uploads: 0,
+        ..Default::default()
     }
 }
 
@@ -144,6 +145,7 @@ fn record() -> RunRecord {
             },
             groups,
             warnings: vec!["one warning".into()],
+            server: None,
         },
         timeseries,
         intervals,
@@ -158,6 +160,8 @@ fn record() -> RunRecord {
             command: "pushbench run roundtrip.toml".into(),
             clock: "one host clock".into(),
         },
+        arrivals: Vec::new(),
+        faults: Vec::new(),
     }
 }
 
