@@ -31,7 +31,7 @@ use pushbench_report::numbers::{fixed, latency, percent};
 pub struct RunSpec {
     /// Folder under `docs/teaching/` (the scenario's file stem).
     pub dir: &'static str,
-    /// Scenario file under `scenarios/`.
+    /// Scenario file, relative to the workspace root.
     pub scenario: &'static str,
     /// Chart stems copied from the run's `charts/`.
     pub charts: &'static [&'static str],
@@ -40,58 +40,63 @@ pub struct RunSpec {
 /// The runs behind the guide, in the order they are run.
 pub const RUNS: &[RunSpec] = &[
     RunSpec {
+        dir: "interval-dilemma",
+        scenario: "docs/teaching/scenarios/interval-dilemma.toml",
+        charts: &["latency-spectrum"],
+    },
+    RunSpec {
         dir: "quickstart",
-        scenario: "quickstart.toml",
+        scenario: "scenarios/quickstart.toml",
         charts: &["bytes-per-event", "latency-spectrum", "ordering"],
     },
     RunSpec {
         dir: "ticker",
-        scenario: "ticker.toml",
+        scenario: "scenarios/ticker.toml",
         charts: &["bytes-per-event"],
     },
     RunSpec {
         dir: "chat",
-        scenario: "chat.toml",
+        scenario: "scenarios/chat.toml",
         charts: &["bytes-per-event", "latency-spectrum"],
     },
     RunSpec {
         dir: "fanout",
-        scenario: "fanout.toml",
+        scenario: "scenarios/fanout.toml",
         charts: &["latency-spectrum"],
     },
     RunSpec {
         dir: "jitter-reorder",
-        scenario: "jitter-reorder.toml",
+        scenario: "scenarios/jitter-reorder.toml",
         charts: &["arrivals", "ordering"],
     },
     RunSpec {
         dir: "naive-longpoll",
-        scenario: "naive-longpoll.toml",
+        scenario: "scenarios/naive-longpoll.toml",
         charts: &["arrivals", "ordering"],
     },
     RunSpec {
         dir: "half-open",
-        scenario: "half-open.toml",
+        scenario: "scenarios/half-open.toml",
         charts: &["timeseries", "arrivals"],
     },
     RunSpec {
         dir: "server-restart",
-        scenario: "server-restart.toml",
+        scenario: "scenarios/server-restart.toml",
         charts: &["timeseries", "ordering"],
     },
     RunSpec {
         dir: "slow-consumer",
-        scenario: "slow-consumer.toml",
+        scenario: "scenarios/slow-consumer.toml",
         charts: &["timeseries", "ordering"],
     },
     RunSpec {
         dir: "mobile-3g",
-        scenario: "mobile-3g.toml",
+        scenario: "scenarios/mobile-3g.toml",
         charts: &["latency-spectrum", "bytes-per-event"],
     },
     RunSpec {
         dir: "satellite",
-        scenario: "satellite.toml",
+        scenario: "scenarios/satellite.toml",
         charts: &["latency-spectrum", "bytes-per-event"],
     },
 ];
@@ -142,7 +147,7 @@ fn real_main() -> Result<(), String> {
             {
                 continue;
             }
-            let scenario = root.join("scenarios").join(spec.scenario);
+            let scenario = root.join(spec.scenario);
             if !scenario.is_file() {
                 eprintln!(
                     "skip {}: {} does not exist yet",
@@ -162,6 +167,9 @@ fn real_main() -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     let runs = load_runs(&teaching);
+    if let Some(d) = runs.get("interval-dilemma") {
+        dilemma_chart(&d.summary, &teaching.join("interval-dilemma"))?;
+    }
     if let Some(q) = runs.get("quickstart") {
         scale_chart(&q.summary, &teaching.join(SCALE_DIR))?;
     }
@@ -314,6 +322,12 @@ pub fn block(name: &str, runs: &BTreeMap<String, Kept>, teaching: &Path) -> Stri
             ],
             polling,
         ),
+        "interval-dilemma" => (
+            "interval-dilemma",
+            &["latency-spectrum"],
+            &[],
+            interval_dilemma,
+        ),
         "ordering" => ("jitter-reorder", &["arrivals", "ordering"], &[], ordering),
         "ordering-loopback" => ("quickstart", &[], &["poll", "poll-interval"], ordering),
         "long-poll" => ("naive-longpoll", &["arrivals", "ordering"], &[], long_poll),
@@ -357,7 +371,7 @@ pub fn block(name: &str, runs: &BTreeMap<String, Kept>, teaching: &Path) -> Stri
         .expect("every block names a run");
     let Some(kept) = runs.get(run) else {
         let mut s = format!(
-            "_Not generated yet: `scenarios/{}` has not been run. `docs/teaching/regenerate.sh` runs it and fills this block with its numbers._\n",
+            "_Not generated yet: `{}` has not been run. `docs/teaching/regenerate.sh` runs it and fills this block with its numbers._\n",
             spec.scenario
         );
         for c in charts {
@@ -370,6 +384,12 @@ pub fn block(name: &str, runs: &BTreeMap<String, Kept>, teaching: &Path) -> Stri
         summary.groups.retain(|g| only.contains(&g.name.as_str()));
     }
     let mut s = body(&summary, &kept.raw);
+    if name == "interval-dilemma" && teaching.join(run).join("interval-dilemma.svg").is_file() {
+        let _ = write!(
+            s,
+            "\n![The interval dilemma: latency and bytes per event by polling interval](teaching/{run}/interval-dilemma.svg)\n\n[PNG](teaching/{run}/interval-dilemma.png)\n"
+        );
+    }
     if name == "scale"
         && teaching
             .join(SCALE_DIR)
@@ -964,6 +984,106 @@ pub fn scale_chart(s: &Summary, dir: &Path) -> Result<(), String> {
         &title,
         &plot,
         (SIZE.0, SIZE.1 * 3 / 2),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+fn interval_dilemma(s: &Summary, raw: &serde_json::Value) -> String {
+    let mut out = table(
+        s,
+        raw,
+        &[
+            "requests/s per client",
+            "empty",
+            "bytes/event",
+            "overhead/event",
+            "p50",
+            "p99",
+        ],
+    );
+    let polls: Vec<&GroupSummary> = s
+        .groups
+        .iter()
+        .filter(|g| g.strategy == "poll" && g.delivered > 0)
+        .collect();
+    if let (Some(fast), Some(slow)) = (polls.first(), polls.last()) {
+        let _ = write!(
+            out,
+            "\nFrom `{}` to `{}`: the median wait grew from {} to {}, and the wire bytes per event fell from {} B to {} B.",
+            fast.name,
+            slow.name,
+            latency(&fast.latency_us, fast.latency_us.p50),
+            latency(&slow.latency_us, slow.latency_us.p50),
+            fixed(per_event(fast), 0),
+            fixed(per_event(slow), 0),
+        );
+    }
+    if let Some(g) = s
+        .groups
+        .iter()
+        .find(|g| g.strategy == "sse" && g.delivered > 0)
+    {
+        let _ = write!(
+            out,
+            " `{}` delivered at a median of {} for {} B per event.",
+            g.name,
+            latency(&g.latency_us, g.latency_us.p50),
+            fixed(per_event(g), 0)
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// Draws `interval-dilemma.{svg,png}`: median latency and wire bytes per event per
+/// group, side by side, so the two costs of an interval read at one glance.
+pub fn dilemma_chart(s: &Summary, dir: &Path) -> Result<(), String> {
+    let groups: Vec<&GroupSummary> = s.groups.iter().filter(|g| g.delivered > 0).collect();
+    let categories: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    let panel = |title: &str, y: &str, values: Vec<f64>, c: usize| {
+        Plot::Bars(Bars {
+            title: title.to_owned(),
+            y_desc: y.to_owned(),
+            categories: categories.clone(),
+            series: vec![BarSeries {
+                label: title.to_owned(),
+                values,
+                color: color(c),
+            }],
+            stacked: false,
+            y_max: None,
+            value_label: pushbench_report::charts::draw::short_number,
+        })
+    };
+    let plot = Plot::Grid {
+        title: "The polling interval dilemma: wait less, pay more".to_owned(),
+        columns: 2,
+        panels: vec![
+            panel(
+                "Median delivery latency",
+                "p50 latency (ms)",
+                groups
+                    .iter()
+                    .map(|g| g.latency_us.p50 as f64 / 1000.0)
+                    .collect(),
+                4,
+            ),
+            panel(
+                "Wire bytes per delivered event",
+                "bytes per event (up + down)",
+                groups.iter().map(|g| per_event(g)).collect(),
+                1,
+            ),
+        ],
+        legend: Vec::new(),
+    };
+    write_chart(
+        dir,
+        "interval-dilemma",
+        "The polling interval dilemma",
+        &plot,
+        SIZE,
     )
     .map(|_| ())
     .map_err(|e| e.to_string())
