@@ -77,27 +77,27 @@ pub const RUNS: &[RunSpec] = &[
     RunSpec {
         dir: "half-open",
         scenario: "scenarios/half-open.toml",
-        charts: &["timeseries", "arrivals"],
+        charts: &["timeseries"],
     },
     RunSpec {
         dir: "server-restart",
         scenario: "scenarios/server-restart.toml",
-        charts: &["timeseries", "ordering"],
+        charts: &["timeseries"],
     },
     RunSpec {
         dir: "slow-consumer",
         scenario: "scenarios/slow-consumer.toml",
-        charts: &["timeseries", "ordering"],
+        charts: &["timeseries"],
     },
     RunSpec {
         dir: "mobile-3g",
         scenario: "scenarios/mobile-3g.toml",
-        charts: &["latency-spectrum", "bytes-per-event"],
+        charts: &["latency-spectrum"],
     },
     RunSpec {
         dir: "satellite",
         scenario: "scenarios/satellite.toml",
-        charts: &["latency-spectrum", "bytes-per-event"],
+        charts: &["latency-spectrum"],
     },
 ];
 
@@ -344,23 +344,13 @@ pub fn block(name: &str, runs: &BTreeMap<String, Kept>, teaching: &Path) -> Stri
             &["sse", "websocket-text", "websocket-binary"],
             framing,
         ),
-        "heartbeat" => ("half-open", &["timeseries", "arrivals"], &[], faults),
-        "reconnect" => ("server-restart", &["timeseries", "ordering"], &[], faults),
-        "slow-consumer" => ("slow-consumer", &["timeseries", "ordering"], &[], faults),
+        "heartbeat" => ("half-open", &["timeseries"], &[], faults),
+        "reconnect" => ("server-restart", &["timeseries"], &[], faults),
+        "slow-consumer" => ("slow-consumer", &["timeseries"], &[], faults),
         "beacon" => ("chat", &["bytes-per-event"], &[], beacon),
         "beacon-quickstart" => ("quickstart", &[], &["beacon", "chat"], beacon),
-        "networks-3g" => (
-            "mobile-3g",
-            &["latency-spectrum", "bytes-per-event"],
-            &[],
-            polling,
-        ),
-        "networks-satellite" => (
-            "satellite",
-            &["latency-spectrum", "bytes-per-event"],
-            &[],
-            polling,
-        ),
+        "networks-3g" => ("mobile-3g", &["latency-spectrum"], &[], polling),
+        "networks-satellite" => ("satellite", &["latency-spectrum"], &[], polling),
         "fanout" => ("fanout", &["latency-spectrum"], &[], fanout),
         "scale" => ("quickstart", &[], &[], scale),
         other => return format!("_Unknown generated block `{other}`._"),
@@ -522,18 +512,11 @@ fn cell(g: &GroupSummary, s: &Summary, x: &Extra, column: &str) -> String {
         }
         "reconnects" => g.reconnects.to_string(),
         "errors" => g.errors.to_string(),
-        "detected" => format!(
-            "{} (p50 {}, max {})",
-            x.detections,
-            secs(x.detect_us_p50),
-            secs(x.detect_us_max)
-        ),
-        "recovered" => format!(
-            "{} (p50 {}, max {})",
-            x.recoveries,
-            secs(x.recover_us_p50),
-            secs(x.recover_us_max)
-        ),
+        "conn/s peak" => x.reconnect_peak_per_s.to_string(),
+        "detected" => x.detections.to_string(),
+        "detect p50" => dash_secs(x.detections, x.detect_us_p50),
+        "recovered" => x.recoveries.to_string(),
+        "recover p50" => dash_secs(x.recoveries, x.recover_us_p50),
         other => format!("?{other}"),
     }
 }
@@ -548,6 +531,7 @@ struct Extra {
     recoveries: u64,
     recover_us_p50: u64,
     recover_us_max: u64,
+    reconnect_peak_per_s: u64,
 }
 
 fn extra(raw: &serde_json::Value, group: &str) -> Extra {
@@ -565,7 +549,17 @@ fn extra(raw: &serde_json::Value, group: &str) -> Extra {
         recoveries: n("recoveries"),
         recover_us_p50: n("recover_us_p50"),
         recover_us_max: n("recover_us_max"),
+        reconnect_peak_per_s: n("reconnect_peak_per_s"),
     }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `secs(us)`, or `-` when `n` (the count the median is of) is 0.
+fn dash_secs(n: u64, us: u64) -> String {
+    if n == 0 { "-".to_owned() } else { secs(us) }
 }
 
 fn secs(us: u64) -> String {
@@ -659,6 +653,12 @@ fn ordering(s: &Summary, raw: &serde_json::Value) -> String {
             )
         })
         .collect();
+    let twice: Vec<String> = s
+        .groups
+        .iter()
+        .filter(|g| g.duplicates > 0)
+        .map(|g| format!("`{}` received {} events twice", g.name, g.duplicates))
+        .collect();
     if reordered.is_empty() {
         let _ = writeln!(
             out,
@@ -675,6 +675,9 @@ fn ordering(s: &Summary, raw: &serde_json::Value) -> String {
         if !in_order.is_empty() {
             let _ = writeln!(out, "In order throughout: {}.", in_order.join(", "));
         }
+    }
+    if !twice.is_empty() {
+        let _ = writeln!(out, "Duplicates: {}.", twice.join("; "));
     }
     out
 }
@@ -762,36 +765,82 @@ fn faults(s: &Summary, raw: &serde_json::Value) -> String {
         &[
             "delivered / expected",
             "lost",
+            "gaps",
             "duplicates",
             "reconnects",
+            "conn/s peak",
             "detected",
+            "detect p50",
             "recovered",
-            "p99",
+            "recover p50",
             "max",
         ],
     );
+    let any_detection = s.groups.iter().any(|g| extra(raw, &g.name).detections > 0);
     for g in &s.groups {
         let x = extra(raw, &g.name);
-        if x.detections > 0 || x.recoveries > 0 || g.reconnects > 0 || g.lost > 0 {
-            let _ = write!(
-                out,
-                "\n`{}`: {} reconnects, {} detections of a dead connection (median {} after the fault began), {} recoveries (median {}), {} events lost, {} delivered twice.",
-                g.name,
-                g.reconnects,
+        let mut parts = Vec::new();
+        if x.detections > 0 {
+            parts.push(format!(
+                "{} of {} clients declared the connection dead, a median {} after the fault began (slowest {})",
                 x.detections,
+                g.clients,
                 secs(x.detect_us_p50),
-                x.recoveries,
-                secs(x.recover_us_p50),
-                g.lost,
-                g.duplicates
-            );
-        } else {
-            let _ = write!(
-                out,
-                "\n`{}`: no reconnect, detection, loss or recovery recorded.",
-                g.name
-            );
+                secs(x.detect_us_max)
+            ));
+        } else if any_detection {
+            parts.push("no client detected the fault".to_owned());
         }
+        if g.reconnects > 0 {
+            parts.push(format!(
+                "{} reconnect{} (at most {} connections opened in one second)",
+                g.reconnects,
+                if g.reconnects == 1 { "" } else { "s" },
+                x.reconnect_peak_per_s
+            ));
+        }
+        if x.recoveries > 0 {
+            parts.push(format!(
+                "{} recover{}, delivering again a median {} after the link was back (slowest {})",
+                x.recoveries,
+                if x.recoveries == 1 { "y" } else { "ies" },
+                secs(x.recover_us_p50),
+                secs(x.recover_us_max)
+            ));
+        }
+        parts.push(format!(
+            "{} of {} expected events lost{}{}",
+            g.lost,
+            g.expected,
+            if g.gaps > 0 {
+                format!(" ({} gaps announced)", g.gaps)
+            } else {
+                String::new()
+            },
+            if g.duplicates > 0 {
+                format!(", {} delivered twice", g.duplicates)
+            } else {
+                String::new()
+            }
+        ));
+        let _ = write!(out, "\n`{}`: {}.", g.name, parts.join("; "));
+    }
+    let server = &raw["server"];
+    if server.is_object() {
+        let n = |k: &str| server[k].as_u64().unwrap_or(0);
+        let _ = write!(
+            out,
+            "\n\nServer: {} connections accepted, {} slow consumer{} closed, {} gap notice{} sent, {} restart{}; resident memory peak {} MiB ({}).",
+            n("connections_accepted"),
+            n("slow_consumer_closes"),
+            plural(n("slow_consumer_closes")),
+            n("gaps_sent"),
+            plural(n("gaps_sent")),
+            n("restarts"),
+            plural(n("restarts")),
+            fixed(n("rss_peak_bytes") as f64 / (1024.0 * 1024.0), 1),
+            server["scope"].as_str().unwrap_or("")
+        );
     }
     for w in &s.warnings {
         let _ = write!(out, "\n\n> {w}");
