@@ -1805,4 +1805,53 @@ clients = 2
             .to_string();
         assert!(e.contains("rat"), "{e}");
     }
+
+    #[test]
+    fn network_and_faults() {
+        let text = format!(
+            "{MINI}\n[network]\npreset = \"3g\"\njitter = \"5ms\"\n[network.down]\nbandwidth = \"2mbit\"\n\n[[fault]]\nat = \"1s\"\nkind = \"blackhole\"\nduration = \"1s\"\ngroups = [\"s\"]\n\n[[fault]]\nat = \"2s\"\nkind = \"server-restart\"\nduration = \"500ms\"\nkeep_log = false\n"
+        );
+        let s = Scenario::from_toml_str(&text, "f.toml", &[]).expect("valid");
+        let n = s.network().expect("network");
+        assert_eq!(n.impairment.up.jitter, Duration::from_millis(5));
+        assert_eq!(
+            n.impairment.down.bandwidth.map(|b| b.bits_per_second()),
+            Some(2_000_000)
+        );
+        assert!(!n.publisher_proxied && s.needs_proxies() && s.restarts_server());
+        assert_eq!(
+            s.faults()[1].kind,
+            FaultKind::ServerRestart { keep_log: false }
+        );
+        let again =
+            Scenario::from_toml_str(&s.to_resolved_toml(), "resolved", &[]).expect("round trip");
+        assert_eq!(again.to_resolved_toml(), s.to_resolved_toml());
+
+        let err = |t: String| {
+            Scenario::from_toml_str(&t, "f.toml", &[])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(text.replace("\"3g\"", "\"4g\""));
+        assert!(
+            e.contains("network.preset") && e.contains("satellite"),
+            "{e}"
+        );
+        let e = err(text.replace("groups = [\"s\"]", "groups = [\"x\"]"));
+        assert!(
+            e.contains("fault.0.groups") && e.contains("\"x\" is not a group"),
+            "{e}"
+        );
+        let e = err(text.replace("keep_log = false", "period = \"1s\""));
+        assert!(
+            e.contains("fault.1.period") && e.contains("duration, keep_log"),
+            "{e}"
+        );
+        let e = err(text.replace("at = \"1s\"", "at = \"30s\""));
+        assert!(e.contains("fault.0.at") && e.contains("run ends"), "{e}");
+        let e = err(format!(
+            "{MINI}\n[[fault]]\nat = \"1s\"\nkind = \"flap\"\nduration = \"2s\"\nperiod = \"1s\"\ndown = \"1s\"\n"
+        ));
+        assert!(e.contains("shorter than period"), "{e}");
+    }
 }
