@@ -167,6 +167,11 @@ fn real_main() -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     let runs = load_runs(&teaching);
+    for run in ["half-open", "server-restart"] {
+        if let Some(k) = runs.get(run) {
+            outcomes_chart(&k.summary, &k.raw, &teaching.join(run))?;
+        }
+    }
     if let Some(d) = runs.get("interval-dilemma") {
         dilemma_chart(&d.summary, &teaching.join("interval-dilemma"))?;
     }
@@ -378,6 +383,14 @@ pub fn block(name: &str, runs: &BTreeMap<String, Kept>, teaching: &Path) -> Stri
         let _ = write!(
             s,
             "\n![The interval dilemma: latency and bytes per event by polling interval](teaching/{run}/interval-dilemma.svg)\n\n[PNG](teaching/{run}/interval-dilemma.png)\n"
+        );
+    }
+    if matches!(name, "heartbeat" | "reconnect")
+        && teaching.join(run).join("fault-outcomes.svg").is_file()
+    {
+        let _ = write!(
+            s,
+            "\n![Fault outcomes per group: time to detect, time to recover, events lost, reconnect peak](teaching/{run}/fault-outcomes.svg)\n\nA missing bar is a group that never detected the fault (or had nothing to recover). [PNG](teaching/{run}/fault-outcomes.png)\n"
         );
     }
     if name == "scale"
@@ -1131,6 +1144,74 @@ pub fn dilemma_chart(s: &Summary, dir: &Path) -> Result<(), String> {
         dir,
         "interval-dilemma",
         "The polling interval dilemma",
+        &plot,
+        SIZE,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// Draws `fault-outcomes.{svg,png}` for a fault run: per group, the median time to
+/// detect the dead connection and to deliver again, the events lost and the most
+/// connections opened in one second. A group that never detected has no bar.
+pub fn outcomes_chart(s: &Summary, raw: &serde_json::Value, dir: &Path) -> Result<(), String> {
+    let categories: Vec<String> = s.groups.iter().map(|g| g.name.clone()).collect();
+    let xs: Vec<Extra> = s.groups.iter().map(|g| extra(raw, &g.name)).collect();
+    let panel = |title: &str, y: &str, values: Vec<f64>, c: usize| {
+        Plot::Bars(Bars {
+            title: title.to_owned(),
+            y_desc: y.to_owned(),
+            categories: categories.clone(),
+            series: vec![BarSeries {
+                label: title.to_owned(),
+                values,
+                color: color(c),
+            }],
+            stacked: false,
+            y_max: None,
+            value_label: pushbench_report::charts::draw::short_number,
+        })
+    };
+    let median = |n: u64, us: u64| if n == 0 { f64::NAN } else { us as f64 / 1e6 };
+    let plot = Plot::Grid {
+        title: format!("What the fault did to each group ({})", s.scenario),
+        columns: 2,
+        panels: vec![
+            panel(
+                "Time to detect the dead connection (median)",
+                "seconds after the fault began",
+                xs.iter()
+                    .map(|x| median(x.detections, x.detect_us_p50))
+                    .collect(),
+                4,
+            ),
+            panel(
+                "Time to deliver again (median)",
+                "seconds after the link was back",
+                xs.iter()
+                    .map(|x| median(x.recoveries, x.recover_us_p50))
+                    .collect(),
+                2,
+            ),
+            panel(
+                "Events lost",
+                "events",
+                s.groups.iter().map(|g| g.lost as f64).collect(),
+                5,
+            ),
+            panel(
+                "Reconnect storm: most connections opened in one second",
+                "connections per second",
+                xs.iter().map(|x| x.reconnect_peak_per_s as f64).collect(),
+                1,
+            ),
+        ],
+        legend: Vec::new(),
+    };
+    write_chart(
+        dir,
+        "fault-outcomes",
+        "What the fault did to each group",
         &plot,
         SIZE,
     )

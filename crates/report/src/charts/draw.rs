@@ -332,10 +332,13 @@ pub fn short_number(v: f64) -> String {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
-    } else if a >= 0.01 {
+    } else if a >= 0.1 {
         format!("{v:.2}")
-    } else {
+    } else if a >= 0.01 {
+        // Two significant digits, so axis ticks 0.035 and 0.04 stay distinct.
         format!("{v:.3}")
+    } else {
+        format!("{v:.4}")
     };
     trim_zeros(&s)
 }
@@ -789,6 +792,8 @@ mod tests {
         assert_eq!(short_number(15_000.0), "15k");
         assert_eq!(short_number(2.5), "2.5");
         assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(0.035), "0.035");
+        assert_eq!(short_number(0.25), "0.25");
         assert_eq!(short_number(3_000_000.0), "3M");
     }
 }
