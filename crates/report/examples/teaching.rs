@@ -178,6 +178,7 @@ fn real_main() -> Result<(), String> {
     if let Some(q) = runs.get("quickstart") {
         scale_chart(&q.summary, &teaching.join(SCALE_DIR))?;
     }
+    recompress_pngs(&teaching);
     let guide = root.join("docs/teaching.md");
     let text = std::fs::read_to_string(&guide).map_err(|e| format!("{}: {e}", guide.display()))?;
     let new = fill_blocks(&text, &runs, &teaching);
@@ -1217,4 +1218,43 @@ pub fn outcomes_chart(s: &Summary, raw: &serde_json::Value, dir: &Path) -> Resul
     )
     .map(|_| ())
     .map_err(|e| e.to_string())
+}
+
+/// Re-encodes every PNG under `dir` with the strongest compression and adaptive
+/// filtering (plotters writes fast, large PNGs): the committed charts stay small.
+/// A PNG that does not decode is left as it is.
+fn recompress_pngs(dir: &Path) {
+    use image::ImageEncoder as _;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|x| x != "png") {
+                continue;
+            }
+            let Ok(img) = image::open(&path) else {
+                continue;
+            };
+            let rgb = img.to_rgb8();
+            let mut out = Vec::new();
+            let encoder =
+                PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive);
+            let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if encoder
+                .write_image(&rgb, rgb.width(), rgb.height(), image::ColorType::Rgb8)
+                .is_ok()
+                && (out.len() as u64) < before
+            {
+                let _ = std::fs::write(&path, &out);
+            }
+        }
+    }
 }
