@@ -22,7 +22,8 @@
 //!   - long-poll: `cursor` = "since" | "none" ["since"], `wait` ["25s"];
 //!   - sse: `resume` [true], `read_timeout` ["30s"];
 //!   - websocket: `format` = "text" | "binary" ["text"], `heartbeat` (a duration or
-//!     "off") ["off"], `heartbeat_misses` [3], `resume` [true];
+//!     "off") ["off"], `heartbeat_misses` [3], `resume` [true], `read_delay` (a
+//!     slow consumer: pause after each frame) ["0s"];
 //!   - beacon: `rate` uploads/s per client [1], `payload_bytes` [the publisher's];
 //!   - chat: `publish_via` = "websocket" | "post" ["websocket"], `rate` messages/s per
 //!     client [1], `payload_bytes` [the publisher's].
@@ -32,6 +33,17 @@
 //!   `{limit}`; query parameters holding `{cursor}` are dropped when there is no
 //!   cursor) and `cursor` = "query" | "last-event-id" | "if-none-match" |
 //!   "if-modified-since" | "none". Defaults are pushbench's own server's paths.
+//! - `[network]` (optional; docs/scenarios.md): `preset` = lan | wifi | 3g | satellite
+//!   | lossy, then `latency`, `jitter`, `bandwidth` ("1mbit", "unlimited"), `loss`
+//!   (a probability) for both directions, then `[network.up]` / `[network.down]`
+//!   with the same keys, each overriding the one before; `publisher` = "direct" |
+//!   "proxied" ["direct"].
+//! - `[[fault]]` (optional, any number): `at` (from the window start, required),
+//!   `kind` (required) and its keys: blackhole (`duration`, `groups`), reset
+//!   (`groups`), flap (`duration`, `period`, `down`, `groups`), server-restart
+//!   (`duration`, `keep_log` [true]; embedded server only), publisher-burst (`count`,
+//!   `rate` [1000]). `groups` lists group names [every group]. A fault must end
+//!   before the run does (duration + grace).
 //!
 //! `--set key=value` addresses keys by dotted path; array entries by index from 0 or
 //! by group name: `publisher.rate=200`, `group.0.clients=5`, `group.sse.resume=false`.

@@ -64,6 +64,11 @@ const SUMMARY_TAIL: [SummaryColumn; 22] = [
     ("errors", |_, g| g.errors.to_string()),
     ("errors_by_kind", |_, g| fmt_kinds(&g.errors_by_kind)),
     ("uploads", |_, g| g.uploads.to_string()),
+    // Run-level, repeated on each row so rows from several runs can be stacked.
+    ("publisher_lag_us_p99", |s, _| {
+        s.publisher.lag_us.p99.to_string()
+    }),
+    // Fault outcomes (appended after the run-level column: columns only ever append).
     ("detections", |_, g| g.detections.to_string()),
     ("detect_us_p50", |_, g| g.detect_us_p50.to_string()),
     ("detect_us_max", |_, g| g.detect_us_max.to_string()),
@@ -76,10 +81,6 @@ const SUMMARY_TAIL: [SummaryColumn; 22] = [
     }),
     ("reconnect_peak_per_s", |_, g| {
         g.reconnect_peak_per_s.to_string()
-    }),
-    // Run-level, repeated on each row so rows from several runs can be stacked.
-    ("publisher_lag_us_p99", |s, _| {
-        s.publisher.lag_us.p99.to_string()
     }),
 ];
 
