@@ -305,3 +305,47 @@ mod saturation_tests {
         assert_eq!(text.matches("saturated").count(), 1, "{text}");
     }
 }
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+    use pushbench_protocol::record::{GroupSummary, ServerCost};
+
+    #[test]
+    fn fault_columns_and_server_line_only_when_there_is_something_to_show() {
+        let mut summary = Summary {
+            groups: vec![GroupSummary {
+                name: "ws".into(),
+                clients: 5,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render(&summary);
+        assert!(
+            !text.contains("detect p50") && !text.contains("server ("),
+            "{text}"
+        );
+        summary.groups[0].detections = 4;
+        summary.groups[0].detect_us_p50 = 2_090_000;
+        summary.groups[0].recoveries = 5;
+        summary.groups[0].recover_us_p50 = 43_400;
+        summary.groups[0].reconnect_peak_per_s = 5;
+        summary.server = Some(ServerCost {
+            rss_peak_bytes: 20 << 20,
+            slow_consumer_closes: 2,
+            ..Default::default()
+        });
+        let text = render(&summary);
+        assert!(
+            text.contains("detect p50") && text.contains("conn/s peak"),
+            "{text}"
+        );
+        assert!(text.contains("4/5") && text.contains("2090.0 ms"), "{text}");
+        assert!(text.contains("43.4 ms"), "{text}");
+        assert!(
+            text.contains("RSS peak 20.0 MiB") && text.contains("2 slow consumers closed"),
+            "{text}"
+        );
+    }
+}

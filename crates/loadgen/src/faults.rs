@@ -143,6 +143,8 @@ pub(crate) struct Timeline {
 pub(crate) struct Played {
     pub(crate) rows: Vec<FaultRow>,
     pub(crate) restarts: u64,
+    /// (scheduled start, file index) of each row, for a stable order.
+    order: Vec<(Duration, usize)>,
 }
 
 /// Plays every fault at `window start + at`, each in its own task (they may
@@ -166,23 +168,24 @@ pub(crate) async fn play(t: Timeline) -> Played {
                 e = play_one(&t, &f, i, &played) => e,
                 _ = t.stop.cancelled() => t.clock.now_ns(),
             };
-            played
-                .lock()
-                .expect("played lock never poisoned")
-                .rows
-                .push(FaultRow {
-                    kind: f.kind.name().to_string(),
-                    start_s: secs(start),
-                    end_s: secs(end),
-                    groups: f.groups.clone(),
-                });
+            let mut p = played.lock().expect("played lock never poisoned");
+            p.rows.push(FaultRow {
+                kind: f.kind.name().to_string(),
+                start_s: secs(start),
+                end_s: secs(end),
+                groups: f.groups.clone(),
+            });
+            p.order.push((f.at, i));
         }));
     }
     for task in tasks {
         let _ = task.await;
     }
     let mut p = std::mem::take(&mut *played.lock().expect("played lock never poisoned"));
-    p.rows.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    // In scheduled order, file order for equal starts (not the order tasks ended).
+    let mut rows: Vec<_> = p.order.drain(..).zip(p.rows.drain(..)).collect();
+    rows.sort_by_key(|(o, _)| *o);
+    p.rows = rows.into_iter().map(|(_, r)| r).collect();
     p
 }
 

@@ -274,3 +274,111 @@ async fn heartbeat_detects_a_half_open_connection() {
     .await
     .expect("finishes within 30s");
 }
+
+const TIMELINE: &str = r#"
+name = "timeline"
+description = "a reset on one group, a flap on another, a publisher burst; one group spared"
+duration = "4s"
+warmup = "500ms"
+grace = "2s"
+[publisher]
+rate = 20
+[[group]]
+name = "reset"
+strategy = "sse"
+clients = 3
+[[group]]
+name = "flap"
+strategy = "websocket"
+clients = 3
+[[group]]
+name = "spared"
+strategy = "sse"
+clients = 3
+[[fault]]
+at = "1s"
+kind = "reset"
+groups = ["reset"]
+[[fault]]
+at = "1s"
+kind = "flap"
+duration = "2s"
+period = "1s"
+down = "300ms"
+groups = ["flap"]
+[[fault]]
+at = "2s"
+kind = "publisher-burst"
+rate = 500
+count = 100
+"#;
+
+/// Faults hit only the groups they name (one proxy per group), resuming clients
+/// lose nothing through them, and a burst adds its events to the publisher's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_timeline_targets_groups_and_bursts_publish() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let server = pushbench_server::Server::new(pushbench_server::Config::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("bound");
+        let token = CancellationToken::new();
+        tokio::spawn(server.run(listener, token.clone()));
+        let s = Scenario::from_toml_str(TIMELINE, "timeline.toml", &[]).expect("valid");
+        let r = run(
+            &s,
+            RunOptions {
+                base_url: format!("http://{addr}"),
+                embedded: false,
+                server: None,
+            },
+            Arc::new(Progress::default()),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("run");
+        token.cancel();
+        // 4 s at 20/s, plus the burst's 100.
+        assert!(
+            r.summary.publisher.published >= 170,
+            "{:?}",
+            r.summary.publisher
+        );
+        let reset = group(&r, "reset");
+        assert_eq!(reset.detections, 3, "{reset:?}");
+        assert!(reset.reconnects >= 3 && reset.recoveries >= 3, "{reset:?}");
+        let flap = group(&r, "flap");
+        assert!(flap.reconnects >= 3 && flap.detections == 3, "{flap:?}");
+        assert!(flap.reconnect_peak_per_s >= 3, "{flap:?}");
+        for g in [reset, flap] {
+            assert_eq!((g.lost, g.duplicates), (0, 0), "{g:?}");
+        }
+        let spared = group(&r, "spared");
+        assert_eq!(
+            (spared.reconnects, spared.detections, spared.lost),
+            (0, 0, 0),
+            "{spared:?}"
+        );
+        let kinds: Vec<&str> = r.faults.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["reset", "flap", "publisher-burst"],
+            "{:?}",
+            r.faults
+        );
+        let flap_row = &r.faults[1];
+        assert!(
+            (flap_row.end_s - flap_row.start_s - 2.0).abs() < 0.2,
+            "{flap_row:?}"
+        );
+        assert!(
+            r.arrivals
+                .iter()
+                .any(|a| a.group == "spared" && a.client == 2)
+        );
+        assert!(r.arrivals.iter().all(|a| a.client < 3));
+    })
+    .await
+    .expect("finishes within 30s");
+}
