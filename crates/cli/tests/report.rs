@@ -84,28 +84,38 @@ fn terminal_table_reads_as_report_md() {
         .iter()
         .position(|l| l.starts_with("group "))
         .expect("table header");
+    // Columns are separated by at least two spaces; cells such as `52.3 ms` hold one.
+    let cells = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let names = cells(lines[header]);
+    let col = |name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("column {name} in {names:?}"))
+    };
     let mut checked = 0;
     for line in lines[header + 1..].iter().take_while(|l| !l.is_empty()) {
-        let name = line.split_whitespace().next().unwrap();
+        let row = cells(line);
+        assert_eq!(row.len(), names.len(), "{line}");
+        let name = &row[0];
         let md_row = md
             .lines()
             .find(|l| l.starts_with(&format!("| `{name}` |")))
             .unwrap_or_else(|| panic!("{name} row in report.md"));
         let md_cells: Vec<&str> = md_row.split('|').map(str::trim).collect();
-        // Table cells: ... coherence p50 p99 bytes/event errors; units are separate words.
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let n = words.len();
-        let bytes = if words[n - 2] == "-" {
-            "-".to_owned()
-        } else {
-            format!("{} {}", words[n - 3], words[n - 2])
-        };
-        assert!(md_cells.contains(&bytes.as_str()), "{bytes} in {md_row}");
-        let coherence = words.iter().find(|w| w.ends_with('%')).unwrap();
-        assert!(md_cells.contains(coherence), "{coherence} in {md_row}");
-        let first_ms = words.iter().position(|w| *w == "ms").unwrap();
-        let p50 = format!("{} ms", words[first_ms - 1]);
-        assert!(md_cells.contains(&p50.as_str()), "{p50} in {md_row}");
+        for column in ["coherence", "p50", "p99", "bytes/event"] {
+            let cell = &row[col(column)];
+            assert!(
+                md_cells.contains(&cell.as_str()),
+                "{name}: {column} {cell} is not in report.md's row {md_row}"
+            );
+        }
         checked += 1;
     }
     assert!(checked >= 5, "{checked} rows checked:\n{stdout}");
