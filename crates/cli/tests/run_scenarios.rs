@@ -119,6 +119,10 @@ fn half_open_is_detected_by_heartbeats_and_read_timeouts_only() {
     assert_eq!(n(sse, "lost"), 0, "{sse:#}");
     assert!(files.contains(&"faults.csv".to_owned()), "{files:?}");
     assert!(stdout.contains("detect p50"), "{stdout}");
+    assert!(
+        stdout.contains("warning: group ws-silent: 5 of 5 clients never detected the blackhole"),
+        "{stdout}"
+    );
 }
 
 #[test]

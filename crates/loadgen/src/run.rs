@@ -451,9 +451,13 @@ pub async fn run(
     }
     let publish_errors = stats.errors.load(Relaxed);
     if publish_errors > 0 {
-        warnings.push(format!(
-            "{publish_errors} publishes failed; those events are not expected by any client"
-        ));
+        warnings.push(if played.restarts > 0 {
+            format!(
+                "{publish_errors} publishes failed, most while the server was down for a server-restart fault; those events are not expected by any client"
+            )
+        } else {
+            format!("{publish_errors} publishes failed; those events are not expected by any client")
+        });
     }
     for w in &warnings {
         tracing::warn!("{w}");
@@ -529,6 +533,20 @@ pub async fn run(
             (s.bytes_up + s.bytes_down) as f64 / events as f64
         };
         histograms.insert(cfg.name.clone(), total);
+        // A half-open link nobody noticed is the lesson, but say it plainly.
+        let blackholed = scenario.faults().iter().any(|f| {
+            f.kind == FaultKind::Blackhole && (f.groups.is_empty() || f.groups.contains(&s.name))
+        });
+        if blackholed && s.detections < s.clients && s.clients > 0 {
+            let w = format!(
+                "group {}: {} of {} clients never detected the blackhole (no heartbeat or read timeout shorter than it): a half-open connection is only noticed when it ends, and one that never ends is never noticed",
+                s.name,
+                s.clients - s.detections,
+                s.clients
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
         summaries.push(s);
     }
 
