@@ -29,8 +29,11 @@
 //!
 //! Tests: unit tests at the bottom of each file; `tests/end_to_end.rs` runs
 //! `scenarios/smoke.toml` against the real server on 127.0.0.1:0;
-//! `tests/impairment.rs` puts pushbench-netem in between (jitter, reset, blackhole);
-//! `tests/foreign_target.rs` measures a minimal SSE relay that is not pushbench's.
+//! `tests/impairment.rs` puts pushbench-netem in between (jitter, reset, blackhole,
+//! a `[[fault]]` timeline aimed at some groups); `tests/slow_consumer.rs` runs
+//! `scenarios/slow-consumer.toml`; `tests/foreign_target.rs` measures a minimal SSE
+//! relay that is not pushbench's. The other impairment scenarios are run through
+//! the CLI in `crates/cli/tests/run_scenarios.rs` (their server restarts need it).
 
 mod backoff;
 mod beacon;
