@@ -57,6 +57,8 @@ build() {
     (cd "$ROOT" && cargo build --release -p pushbench >&2)
     mkdir -p "$BENCH_DIR/.bin"
     cp "$ROOT/target/release/pushbench" "$PB.tmp" && mv "$PB.tmp" "$PB"
+    # What the copy was built from (others may commit while the figures are taken).
+    echo "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- crates Cargo.toml Cargo.lock || echo ' + uncommitted changes in crates/')" >"$PB.commit"
 }
 
 # --- processes -------------------------------------------------------------------
@@ -95,7 +97,7 @@ stop_server() {
 }
 
 # Resident memory of a process in bytes (VmRSS).
-rss_bytes() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
+rss_bytes() { awk '/^VmRSS:/ {printf "%d\n", $2 * 1024}' "/proc/$1/status"; }
 
 # CPU seconds (user+sys) of a process.
 cpu_seconds() {
@@ -115,7 +117,7 @@ machine() {
     echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), fd limit $(ulimit -Hn)"
     echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start; cargo/rustc processes: $(pgrep -c -x 'cargo|rustc' || true)"
-    echo "commit:  $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet -- crates || echo ' (+ uncommitted changes in crates/)')"
+    echo "binary:  pushbench built from $(cat "$PB.commit" 2>/dev/null || echo 'unknown (built outside build())')"
 }
 
 # median of numbers on stdin
