@@ -449,6 +449,18 @@ pub async fn run(
             "{abandoned} clients did not stop within 5 s of the end; their deliveries are missing from the counts"
         ));
     }
+    let run_len = Duration::from_nanos(end - window_start);
+    for f in scenario.faults() {
+        if f.at + f.duration > run_len {
+            warnings.push(format!(
+                "the {} fault at {} (lasting {}) runs past the end of this run ({} after the window start): it was cut short or never happened; was --duration shorter than the scenario's?",
+                f.kind.name(),
+                humantime::format_duration(f.at),
+                humantime::format_duration(f.duration),
+                humantime::format_duration(run_len)
+            ));
+        }
+    }
     let publish_errors = stats.errors.load(Relaxed);
     if publish_errors > 0 {
         warnings.push(if played.restarts > 0 {
@@ -535,7 +547,9 @@ pub async fn run(
         histograms.insert(cfg.name.clone(), total);
         // A half-open link nobody noticed is the lesson, but say it plainly.
         let blackholed = scenario.faults().iter().any(|f| {
-            f.kind == FaultKind::Blackhole && (f.groups.is_empty() || f.groups.contains(&s.name))
+            f.kind == FaultKind::Blackhole
+                && f.at + f.duration <= run_len
+                && (f.groups.is_empty() || f.groups.contains(&s.name))
         });
         if blackholed && s.detections < s.clients && s.clients > 0 {
             let w = format!(

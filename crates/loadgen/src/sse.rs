@@ -30,16 +30,21 @@ pub(crate) async fn run(
             ctx.count_reconnect();
         }
         first = false;
-        let result = stream_once(
-            &ctx,
-            &mut rec,
-            resume,
-            read_timeout,
-            &mut last_id,
-            &mut connected_once,
-            &mut backoff,
-        )
-        .await;
+        // The end of the run interrupts a connect or request stuck behind a dead
+        // link (a blackhole holds new connections too), not only a read.
+        let done = ctx.done.clone();
+        let result = tokio::select! {
+            r = stream_once(
+                &ctx,
+                &mut rec,
+                resume,
+                read_timeout,
+                &mut last_id,
+                &mut connected_once,
+                &mut backoff,
+            ) => r,
+            _ = done.cancelled() => Ok(()),
+        };
         rec.flush();
         match result {
             Ok(()) if ctx.done.is_cancelled() => break,

@@ -41,7 +41,9 @@ pub(crate) async fn run(
             ctx.count_reconnect();
         }
         first = false;
-        let result = async {
+        // The end of the run interrupts a connect stuck behind a dead link too.
+        let done = ctx.done.clone();
+        let attempt = async {
             let cursor = if last_seq.is_none()
                 && !connected_once
                 && ctx.endpoints.websocket.takes_cursor()
@@ -62,8 +64,11 @@ pub(crate) async fn run(
             connected_once = true;
             backoff.reset();
             session(&ctx, &mut rec, ws, &opts, &mut last_seq, None).await
-        }
-        .await;
+        };
+        let result = tokio::select! {
+            r = attempt => r,
+            _ = done.cancelled() => Ok(()),
+        };
         rec.flush();
         if ctx.done.is_cancelled() {
             break;
