@@ -24,7 +24,9 @@ pub(crate) async fn run(
     let mut cursor: Option<u64> = None;
     let wait_text = format!("{}ms", wait.as_millis());
     while !ctx.done.is_cancelled() {
-        let step = async {
+        // The end of the run interrupts a connect stuck behind a dead link too.
+        let done = ctx.done.clone();
+        let attempt = async {
             let mut c = ctx.ensure_http(conn.take()).await?;
             if cursor_mode == LongPollCursor::Since && cursor.is_none() {
                 if ctx.endpoints.long_poll.takes_cursor() {
@@ -51,8 +53,11 @@ pub(crate) async fn run(
                 _ = ctx.done.cancelled() => return Ok(None),
             };
             Ok::<_, ClientError>(Some((c, r)))
-        }
-        .await;
+        };
+        let step = tokio::select! {
+            r = attempt => r,
+            _ = done.cancelled() => Ok(None),
+        };
         match step {
             Ok(None) => break,
             Ok(Some((c, r))) => {
