@@ -216,3 +216,15 @@ fn slow_links_cost_latency_by_round_trips() {
         assert!(bpe(poll) > bpe(sse), "{name}: {s:#}");
     }
 }
+
+#[test]
+fn a_fault_cut_short_by_duration_is_warned_and_no_client_is_stuck_behind_it() {
+    // The blackhole starts at 5 s, 1 s before this run's end, and never lifts:
+    // clients reconnecting into it must still stop at the end.
+    let (s, stdout, _) = run("half-open", &["--duration", "3s", "--set", "warmup=500ms"]);
+    assert!(stdout.contains("runs past the end of this run"), "{stdout}");
+    assert!(!stdout.contains("did not stop"), "{stdout}");
+    for g in s["groups"].as_array().expect("groups") {
+        assert!(n(g, "expected") > 0, "{g:#}");
+    }
+}
