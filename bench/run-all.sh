@@ -13,7 +13,7 @@ build
 export SKIP_BUILD=1
 SCRIPTS="${ONLY:-poll-throughput latency-floor overhead connections fanout profile}"
 for s in $SCRIPTS; do
-    log "=== $s ==="
+    log "=== $s === (load $(cut -d" " -f1-3 /proc/loadavg))"
     "$BENCH_DIR/$s.sh"
     echo
 done
