@@ -323,7 +323,11 @@ impl Target {
     ) -> Result<WsStream, ClientError> {
         let stream = self.connect(counters).await?;
         let url = format!("ws://{}{}", self.authority, path);
+        // A 4 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the buffer
+        // before every read and keeps it resident per connection, which dominated the
+        // load generator's CPU in WebSocket fan-out (docs/performance.md, profiles).
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4 * 1024)
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
         let (ws, _resp) = tokio::time::timeout(

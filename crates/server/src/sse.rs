@@ -8,25 +8,27 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use pushbench_protocol::wire::{SSE_HEARTBEAT, sse_gap, sse_retry};
-use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Strategy;
 use crate::query::Query;
 use crate::reply::{ApiError, Body};
 use crate::routes::{Ctx, check_origin, stream_cursor};
-use crate::topic::{Read, Topic};
+use crate::topic::{Read, Stored, Topic};
 
 /// Frames queued between the producer and the socket. Small, because the socket
 /// buffer behind it already holds plenty; a queue is not where lag should hide.
 const QUEUE_FRAMES: usize = 32;
 /// Events read from the log per batch.
 const BATCH: usize = 256;
+/// Largest chunk made by joining the frames of a subscriber that is behind.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Opens the stream.
 pub fn handle(
@@ -70,6 +72,12 @@ enum Stop {
 }
 
 async fn send(ctx: &Ctx, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), Stop> {
+    // The common case, room in the queue, arms no timer.
+    let frame = match tx.try_send(frame) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Closed(_)) => return Err(Stop::Gone),
+        Err(TrySendError::Full(frame)) => frame,
+    };
     match tx
         .send_timeout(frame, ctx.app.config.slow_consumer_timeout)
         .await
@@ -78,6 +86,26 @@ async fn send(ctx: &Ctx, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), S
         Err(SendTimeoutError::Closed(_)) => Err(Stop::Gone),
         Err(SendTimeoutError::Timeout(_)) => Err(Stop::Slow),
     }
+}
+
+/// The frames of the first events of `evs`, joined up to about CHUNK_BYTES, and how
+/// many events that is (at least one). A single event's frame is shared, not copied.
+fn join_frames(evs: &[Arc<Stored>]) -> (Bytes, usize) {
+    let first = evs[0].sse();
+    let mut n = 1;
+    let mut total = first.len();
+    while n < evs.len() && total + evs[n].sse().len() <= CHUNK_BYTES {
+        total += evs[n].sse().len();
+        n += 1;
+    }
+    if n == 1 {
+        return (first.clone(), 1);
+    }
+    let mut joined = BytesMut::with_capacity(total);
+    for e in &evs[..n] {
+        joined.extend_from_slice(e.sse());
+    }
+    (joined.freeze(), n)
 }
 
 async fn produce(
@@ -105,12 +133,17 @@ async fn produce(
             match topic.read(Some(cursor), BATCH).0 {
                 Read::Events(evs) => {
                     resumed = true;
-                    for e in evs {
-                        let frame = e.sse().clone();
+                    // One event: its shared frame. Behind by several: their frames
+                    // joined into chunks of up to CHUNK_BYTES, so a subscriber that
+                    // lags pays one write (and one chunk header) for many events.
+                    let mut i = 0;
+                    while i < evs.len() {
+                        let (frame, n) = join_frames(&evs[i..]);
                         let len = frame.len() as u64;
                         send(&ctx, &tx, frame).await?;
-                        metrics.delivered(Strategy::Sse, 1, len);
-                        cursor = e.seq;
+                        metrics.delivered(Strategy::Sse, n as u64, len);
+                        i += n;
+                        cursor = evs[i - 1].seq;
                     }
                     continue;
                 }

@@ -37,6 +37,8 @@ use crate::topic::{Read, Topic};
 const BATCH: usize = 256;
 /// Bytes fed per batch before a flush.
 const BATCH_BYTES: usize = 256 * 1024;
+/// tungstenite's read buffer per socket (it grows for larger messages as needed).
+const WS_READ_BUFFER: usize = 4 * 1024;
 /// Time given to a close handshake before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -127,7 +129,11 @@ pub fn handle(
     ctx.tracker.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
+                // Clients send small messages (pings, publishes): a 4 KiB read buffer,
+                // not tungstenite's 128 KiB, which it zero-fills before every read and
+                // which stays resident per connection (docs/performance.md, profiles).
                 let config = WebSocketConfig::default()
+                    .read_buffer_size(WS_READ_BUFFER)
                     .max_message_size(Some(ctx2.app.config.max_body))
                     .max_frame_size(Some(ctx2.app.config.max_body));
                 // Take the TCP stream back from hyper: the session sets its send buffer
