@@ -144,29 +144,47 @@ pub(crate) async fn run(ctx: PublisherCtx) -> Histogram<u64> {
         workers.push(tokio::spawn(lane(ctx, rx)));
     }
     let schedule = Schedule::new(ctx.config.pattern, ctx.config.rate, ctx.seed);
-    for (i, offset) in with_bursts(schedule, ctx.bursts.clone()).enumerate() {
-        let intended = ctx.start_ns + offset;
-        if intended >= ctx.end_ns {
-            break;
+    // The schedule is paced on a thread of its own with `std::thread::sleep` (the
+    // kernel's high-resolution timers: tens of microseconds late), not with tokio's
+    // timer wheel, which rounds every sleep up to the next millisecond and so made
+    // each event up to 1 ms late, all of it counted in the corrected latency. Jobs go
+    // to the async lanes through their bounded channels; the senders drop with it.
+    let pacer_ctx = ctx.clone();
+    let pacer = tokio::task::spawn_blocking(move || {
+        let ctx = pacer_ctx;
+        for (i, offset) in with_bursts(schedule, ctx.bursts.clone()).enumerate() {
+            let intended = ctx.start_ns + offset;
+            if intended >= ctx.end_ns {
+                break;
+            }
+            loop {
+                if ctx.stop.is_cancelled() {
+                    return;
+                }
+                let now = ctx.clock.now_ns();
+                if now >= intended {
+                    break;
+                }
+                // At most 50 ms at a time, so a stop is noticed promptly.
+                std::thread::sleep(Duration::from_nanos((intended - now).min(50_000_000)));
+            }
+            let topic = i % topics;
+            let pseq = ctx.logs[topic].schedule(intended);
+            if senders[topic % lanes]
+                .try_send(Job {
+                    topic,
+                    pseq,
+                    intended_ns: intended,
+                })
+                .is_err()
+            {
+                ctx.stats.dropped.fetch_add(1, Relaxed);
+            }
         }
-        tokio::select! {
-            _ = tokio::time::sleep_until(ctx.clock.instant(intended)) => {}
-            _ = ctx.stop.cancelled() => break,
-        }
-        let topic = i % topics;
-        let pseq = ctx.logs[topic].schedule(intended);
-        if senders[topic % lanes]
-            .try_send(Job {
-                topic,
-                pseq,
-                intended_ns: intended,
-            })
-            .is_err()
-        {
-            ctx.stats.dropped.fetch_add(1, Relaxed);
-        }
+    });
+    if pacer.await.is_err() {
+        tracing::error!("the publisher's pacing thread panicked; the schedule ended early");
     }
-    drop(senders);
     let mut lag = latency_histogram();
     for w in workers {
         if let Ok(h) = w.await {
