@@ -97,7 +97,7 @@ stop_server() {
 }
 
 # Resident memory of a process in bytes (VmRSS).
-rss_bytes() { awk '/^VmRSS:/ {printf "%d\n", $2 * 1024}' "/proc/$1/status"; }
+rss_bytes() { awk '/^VmRSS:/ {printf "%.0f\n", $2 * 1024}' "/proc/$1/status"; }
 
 # CPU seconds (user+sys) of a process.
 cpu_seconds() {
