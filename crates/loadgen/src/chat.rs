@@ -12,7 +12,8 @@ use http::Method;
 use pushbench_protocol::wire::{ClientMessage, Stamp, encode_stamped_body};
 use rand::Rng;
 
-use crate::client::ClientCtx;
+use crate::backoff::Backoff;
+use crate::client::{ClientCtx, Streaming, stay_connected};
 use crate::connect::{ClientError, HttpConn};
 use crate::recorder::ClientRecorder;
 use crate::registry::PubLog;
@@ -36,7 +37,7 @@ pub(crate) async fn run(
     mut rec: ClientRecorder,
     opts: ChatOpts,
 ) -> ClientRecorder {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<OutMsg>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<OutMsg>(64);
     let clock = ctx.group.clock;
     let period_ns = (1e9 / opts.rate) as u64;
     let phase = ctx.rng.random_range(0..period_ns.max(1));
@@ -126,43 +127,59 @@ pub(crate) async fn run(
         resume: true,
         read_delay: None,
     };
-    let mut backoff = ClientCtx::backoff();
-    let mut last_seq = None;
-    let mut first = true;
-    let mut connected_once = false;
-    while !ctx.done.is_cancelled() {
-        if !first && connected_once {
-            ctx.count_reconnect();
-        }
-        first = false;
-        let result = async {
-            if last_seq.is_none() && ctx.endpoints.websocket.takes_cursor() {
-                last_seq = Some(first_cursor(&ctx, &mut rec).await?);
-            }
-            let path = open_path(&ctx, last_seq, WsFormat::Text);
-            ctx.count_request();
-            let ws = ctx
-                .target
-                .websocket(&ctx.group.counters.wire, &path)
-                .await?;
-            rec.subscribed();
-            connected_once = true;
-            backoff.reset();
-            session(&ctx, &mut rec, ws, &ws_opts, &mut last_seq, Some(&mut rx)).await
-        }
-        .await;
-        rec.flush();
-        if ctx.done.is_cancelled() {
-            break;
-        }
-        let e = result
-            .err()
-            .unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
-        if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
-            break;
-        }
-    }
+    let mut client = ChatClient {
+        ws_opts,
+        last_seq: None,
+        outgoing: rx,
+    };
+    stay_connected(&mut ctx, &mut rec, &mut client).await;
     publisher.abort();
     let _ = publisher.await;
     rec
+}
+
+/// The receiving side of a chat client: a text WebSocket that also carries what the
+/// client publishes.
+struct ChatClient {
+    ws_opts: WsOpts,
+    /// The last seq received: the `since` of a resume.
+    last_seq: Option<u64>,
+    /// Messages the client's publisher task wants sent over the socket.
+    outgoing: tokio::sync::mpsc::Receiver<OutMsg>,
+}
+
+impl Streaming for ChatClient {
+    fn ended(&self) -> ClientError {
+        ClientError::WebSocket("closed by server".into())
+    }
+
+    async fn attempt<'a>(
+        &'a mut self,
+        ctx: &'a ClientCtx,
+        rec: &'a mut ClientRecorder,
+        backoff: &'a mut Backoff,
+        connected: &'a mut bool,
+    ) -> Result<(), ClientError> {
+        if self.last_seq.is_none() && ctx.endpoints.websocket.takes_cursor() {
+            self.last_seq = Some(first_cursor(ctx, rec).await?);
+        }
+        let path = open_path(ctx, self.last_seq, WsFormat::Text);
+        ctx.count_request();
+        let ws = ctx
+            .target
+            .websocket(&ctx.group.counters.wire, &path)
+            .await?;
+        rec.subscribed();
+        *connected = true;
+        backoff.reset();
+        session(
+            ctx,
+            rec,
+            ws,
+            &self.ws_opts,
+            &mut self.last_seq,
+            Some(&mut self.outgoing),
+        )
+        .await
+    }
 }

@@ -104,6 +104,57 @@ impl ClientCtx {
     }
 }
 
+/// One streaming client's way of connecting and streaming once (SSE, WebSocket,
+/// chat), so that [`stay_connected`] can keep any of them connected.
+pub(crate) trait Streaming {
+    /// The error a stream that the server ended counts as.
+    fn ended(&self) -> ClientError;
+
+    /// Connects and streams once. Sets `connected` once subscribed (and resets the
+    /// backoff then); returns `Ok(())` when the server ended the stream.
+    fn attempt<'a>(
+        &'a mut self,
+        ctx: &'a ClientCtx,
+        rec: &'a mut ClientRecorder,
+        backoff: &'a mut Backoff,
+        connected: &'a mut bool,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send + 'a;
+}
+
+/// Keeps a streaming client connected until the run ends. The loop every streaming
+/// client shares, written once: an attempt after one that subscribed counts as a
+/// reconnect; the end of the run interrupts an attempt stuck in a connect or a read
+/// behind a dead link (a blackhole holds new connections too); a stream the server
+/// ends counts as an error; failures back off.
+pub(crate) async fn stay_connected(
+    ctx: &mut ClientCtx,
+    rec: &mut ClientRecorder,
+    client: &mut impl Streaming,
+) {
+    let mut backoff = ClientCtx::backoff();
+    let mut connected_once = false;
+    let mut first = true;
+    while !ctx.done.is_cancelled() {
+        if !first && connected_once {
+            ctx.count_reconnect();
+        }
+        first = false;
+        let done = ctx.done.clone();
+        let result = tokio::select! {
+            r = client.attempt(&*ctx, &mut *rec, &mut backoff, &mut connected_once) => r,
+            _ = done.cancelled() => Ok(()),
+        };
+        rec.flush();
+        if ctx.done.is_cancelled() {
+            break;
+        }
+        let e = result.err().unwrap_or_else(|| client.ended());
+        if !ctx.fail_with(rec, &e, &mut backoff).await {
+            break;
+        }
+    }
+}
+
 /// See [`ClientCtx::path`].
 pub(crate) fn expand(
     prefix: &str,

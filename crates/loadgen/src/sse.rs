@@ -9,7 +9,8 @@ use http::Method;
 use http_body_util::BodyExt;
 use pushbench_protocol::wire::{GapNotice, SseItem, SseParser};
 
-use crate::client::{ClientCtx, bootstrap_cursor};
+use crate::backoff::Backoff;
+use crate::client::{ClientCtx, Streaming, bootstrap_cursor, stay_connected};
 use crate::connect::ClientError;
 use crate::recorder::ClientRecorder;
 use crate::scenario::CursorStyle;
@@ -21,54 +22,44 @@ pub(crate) async fn run(
     resume: bool,
     read_timeout: Duration,
 ) -> ClientRecorder {
-    let mut backoff = ClientCtx::backoff();
-    let mut last_id: Option<String> = None;
-    let mut first = true;
-    let mut connected_once = false;
-    while !ctx.done.is_cancelled() {
-        if !first && connected_once {
-            ctx.count_reconnect();
-        }
-        first = false;
-        // The end of the run interrupts a connect or request stuck behind a dead
-        // link (a blackhole holds new connections too), not only a read.
-        let done = ctx.done.clone();
-        let result = tokio::select! {
-            r = stream_once(
-                &ctx,
-                &mut rec,
-                resume,
-                read_timeout,
-                &mut last_id,
-                &mut connected_once,
-                &mut backoff,
-            ) => r,
-            _ = done.cancelled() => Ok(()),
-        };
-        rec.flush();
-        match result {
-            Ok(()) if ctx.done.is_cancelled() => break,
-            Ok(()) => {
-                // The server ended the stream: count it, then reconnect.
-                if !ctx
-                    .fail_with(
-                        &mut rec,
-                        &ClientError::Http("stream closed by server".into()),
-                        &mut backoff,
-                    )
-                    .await
-                {
-                    break;
-                }
-            }
-            Err(e) => {
-                if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
-                    break;
-                }
-            }
-        }
-    }
+    let mut client = SseClient {
+        resume,
+        read_timeout,
+        last_id: None,
+    };
+    stay_connected(&mut ctx, &mut rec, &mut client).await;
     rec
+}
+
+struct SseClient {
+    resume: bool,
+    read_timeout: Duration,
+    /// The last `id:` received: the `Last-Event-ID` of a resume.
+    last_id: Option<String>,
+}
+
+impl Streaming for SseClient {
+    fn ended(&self) -> ClientError {
+        ClientError::Http("stream closed by server".into())
+    }
+
+    fn attempt<'a>(
+        &'a mut self,
+        ctx: &'a ClientCtx,
+        rec: &'a mut ClientRecorder,
+        backoff: &'a mut Backoff,
+        connected: &'a mut bool,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send + 'a {
+        stream_once(
+            ctx,
+            rec,
+            self.resume,
+            self.read_timeout,
+            &mut self.last_id,
+            connected,
+            backoff,
+        )
+    }
 }
 
 async fn stream_once(

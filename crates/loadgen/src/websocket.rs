@@ -10,7 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use pushbench_protocol::wire::{ServerMessage, decode_binary, decode_text};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{ClientCtx, bootstrap_cursor};
+use crate::backoff::Backoff;
+use crate::client::{ClientCtx, Streaming, bootstrap_cursor, stay_connected};
 use crate::connect::{ClientError, WsStream};
 use crate::recorder::ClientRecorder;
 use crate::scenario::WsFormat;
@@ -32,55 +33,51 @@ pub(crate) async fn run(
     mut rec: ClientRecorder,
     opts: WsOpts,
 ) -> ClientRecorder {
-    let mut backoff = ClientCtx::backoff();
-    let mut last_seq: Option<u64> = None;
-    let mut first = true;
-    let mut connected_once = false;
-    while !ctx.done.is_cancelled() {
-        if !first && connected_once {
-            ctx.count_reconnect();
-        }
-        first = false;
-        // The end of the run interrupts a connect stuck behind a dead link too.
-        let done = ctx.done.clone();
-        let attempt = async {
-            let cursor = if last_seq.is_none()
-                && !connected_once
-                && ctx.endpoints.websocket.takes_cursor()
-            {
-                Some(first_cursor(&ctx, &mut rec).await?)
-            } else if opts.resume {
-                last_seq
+    let mut client = WsClient {
+        opts,
+        last_seq: None,
+    };
+    stay_connected(&mut ctx, &mut rec, &mut client).await;
+    rec
+}
+
+struct WsClient {
+    opts: WsOpts,
+    /// The last seq received: the `since` of a resume.
+    last_seq: Option<u64>,
+}
+
+impl Streaming for WsClient {
+    fn ended(&self) -> ClientError {
+        ClientError::WebSocket("closed by server".into())
+    }
+
+    async fn attempt<'a>(
+        &'a mut self,
+        ctx: &'a ClientCtx,
+        rec: &'a mut ClientRecorder,
+        backoff: &'a mut Backoff,
+        connected: &'a mut bool,
+    ) -> Result<(), ClientError> {
+        let cursor =
+            if self.last_seq.is_none() && !*connected && ctx.endpoints.websocket.takes_cursor() {
+                Some(first_cursor(ctx, rec).await?)
+            } else if self.opts.resume {
+                self.last_seq
             } else {
                 None
             };
-            let path = open_path(&ctx, cursor, opts.format);
-            ctx.count_request();
-            let ws = ctx
-                .target
-                .websocket(&ctx.group.counters.wire, &path)
-                .await?;
-            rec.subscribed();
-            connected_once = true;
-            backoff.reset();
-            session(&ctx, &mut rec, ws, &opts, &mut last_seq, None).await
-        };
-        let result = tokio::select! {
-            r = attempt => r,
-            _ = done.cancelled() => Ok(()),
-        };
-        rec.flush();
-        if ctx.done.is_cancelled() {
-            break;
-        }
-        let e = result
-            .err()
-            .unwrap_or_else(|| ClientError::WebSocket("closed by server".into()));
-        if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
-            break;
-        }
+        let path = open_path(ctx, cursor, self.opts.format);
+        ctx.count_request();
+        let ws = ctx
+            .target
+            .websocket(&ctx.group.counters.wire, &path)
+            .await?;
+        rec.subscribed();
+        *connected = true;
+        backoff.reset();
+        session(ctx, rec, ws, &self.opts, &mut self.last_seq, None).await
     }
-    rec
 }
 
 /// The cursor of the first connection: the log's end, read from `latest` on a
