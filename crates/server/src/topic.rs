@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use bytes::Bytes;
 use pushbench_protocol::wire::{Event, GapNotice, sse_event};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// One event as stored, with its encodings shared by every subscriber.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ pub struct Stored {
     pub json: Bytes,
     sse: OnceLock<Bytes>,
     binary: OnceLock<Bytes>,
+    ws_text: OnceLock<Utf8Bytes>,
 }
 
 impl Stored {
@@ -38,12 +40,21 @@ impl Stored {
             data: event.data,
             sse: OnceLock::new(),
             binary: OnceLock::new(),
+            ws_text: OnceLock::new(),
         }
     }
 
     /// The SSE frame `id: N\ndata: ...\n\n`, encoded on first use.
     pub fn sse(&self) -> &Bytes {
         self.sse.get_or_init(|| sse_event(self.seq, &self.data))
+    }
+
+    /// The JSON envelope as a WebSocket text payload: checked as UTF-8 once, on first
+    /// use, not once per subscriber. It shares the bytes of [`Stored::json`].
+    pub fn ws_text(&self) -> &Utf8Bytes {
+        self.ws_text.get_or_init(|| {
+            Utf8Bytes::try_from(self.json.clone()).expect("stored JSON was validated as UTF-8")
+        })
     }
 
     /// The binary WebSocket envelope, encoded on first use.

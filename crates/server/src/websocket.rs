@@ -401,24 +401,26 @@ impl Session {
     async fn send_batch(&self, ws: &mut Ws, evs: &[Arc<crate::topic::Stored>]) -> Result<(), End> {
         let metrics = &self.ctx.app.metrics;
         self.write(async {
-            let mut pending = 0usize;
+            // Counted once per flush, not per frame: the counters are shared by
+            // every connection, and this runs for every subscriber of every event.
+            let (mut pending_n, mut pending) = (0u64, 0usize);
             for e in evs {
                 let msg = match self.format {
-                    Format::Text => Message::Text(
-                        Utf8Bytes::try_from(e.json.clone()).expect("stored JSON is UTF-8"),
-                    ),
+                    Format::Text => Message::Text(e.ws_text().clone()),
                     Format::Binary => Message::Binary(e.binary().clone()),
                 };
-                let len = msg.len();
+                pending += msg.len();
+                pending_n += 1;
                 ws.feed(msg).await?;
-                metrics.delivered(Strategy::WebSocket, 1, len as u64);
-                pending += len;
                 if pending >= BATCH_BYTES {
                     ws.flush().await?;
-                    pending = 0;
+                    metrics.delivered(Strategy::WebSocket, pending_n, pending as u64);
+                    (pending_n, pending) = (0, 0);
                 }
             }
-            ws.flush().await
+            ws.flush().await?;
+            metrics.delivered(Strategy::WebSocket, pending_n, pending as u64);
+            Ok(())
         })
         .await
     }
