@@ -56,7 +56,7 @@ build() {
     log "cargo build --release -p pushbench"
     (cd "$ROOT" && cargo build --release -p pushbench >&2)
     mkdir -p "$BENCH_DIR/.bin"
-    cp "$ROOT/target/release/pushbench" "$PB.tmp" && mv "$PB.tmp" "$PB"
+    cp "${CARGO_TARGET_DIR:-$ROOT/target}/release/pushbench" "$PB.tmp" && mv "$PB.tmp" "$PB"
     # What the copy was built from (others may commit while the figures are taken).
     echo "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- crates Cargo.toml Cargo.lock || echo ' + uncommitted changes in crates/')" >"$PB.commit"
 }
