@@ -7,8 +7,14 @@
 #   (VmRSS at N_BIG - VmRSS at N_SMALL) / (N_BIG - N_SMALL), read while all are held.
 # For the server, (VmRSS held - VmRSS idle after start) / N is printed as well.
 #
+# The load generator connects from several loopback source addresses in turn
+# (scenario key source_addresses), so the ephemeral port range (~28k ports per source
+# address and server port) is never the limit; the script counts the server's
+# established connections per peer address while they are held.
+#
 # Knobs: N_BIG [hard fd limit - 100], N_SMALL [1000], STRATEGIES ["sse websocket"],
-#        RAMP [20] s to open all connections, PORT.
+#        RAMP [20] s to open all connections, SOURCES ["127.0.0.2 127.0.0.3
+#        127.0.0.4 127.0.0.5"] (empty: the kernel picks, all from 127.0.0.1), PORT.
 source "$(dirname "$0")/lib.sh"
 
 FD_CAP=$(ulimit -Hn)
@@ -17,6 +23,11 @@ N_BIG="${N_BIG:-$((FD_CAP - 100))}"
 N_SMALL="${N_SMALL:-1000}"
 STRATEGIES="${STRATEGIES:-sse websocket}"
 RAMP="${RAMP:-20}"
+SOURCES="${SOURCES-127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5}"
+SOURCE_SET=()
+if [ -n "$SOURCES" ]; then
+    SOURCE_SET=(--set "source_addresses=[$(printf '"%s",' $SOURCES | sed 's/,$//')]")
+fi
 need_python; build
 new_out connections
 
@@ -31,7 +42,7 @@ hold() {
         -e "$([ "$strategy" = websocket ] && echo '/^read_timeout = /d' || echo 's/^x//')" \
         "$ROOT/scenarios/bench-idle.toml" >"$dir.toml"
     "$PB" run "$dir.toml" --target "$BASE" --out "$dir" --set group.0.clients="$n" \
-        --set group.0.ramp_up="${RAMP}s" --set warmup="$((RAMP + 6))s" >"$dir.log" 2>&1 &
+        --set group.0.ramp_up="${RAMP}s" --set warmup="$((RAMP + 6))s" "${SOURCE_SET[@]}" >"$dir.log" 2>&1 &
     local lg=$!
     PIDS+=("$lg")
     # ramp-up RAMP s, warm-up RAMP + 6 s: read while every connection is held.
@@ -40,6 +51,10 @@ hold() {
     s_held=$(rss_bytes "$SERVER_PID")
     l_held=$(rss_bytes "$lg" 2>/dev/null || echo 0)
     open=$(curl -s --max-time 5 "$BASE/metrics" | awk '$1 == "pushbench_connections_open" {print $2}')
+    # Established connections at the server per peer (source) address.
+    ss -Htn state established "( sport = :$PORT )" | awk '{ split($4, a, ":"); n[a[1]]++ } END { for (ip in n) printf "%s=%d ", ip, n[ip] }' \
+        >"$dir.peers" 2>/dev/null || true
+    log "  server connections per source address: $(cat "$dir.peers")"
     wait "$lg" || true
     stop_server
     python3 - "$dir/summary.json" "$strategy" "$n" "$s_idle" "$s_held" "$l_held" "$open" >>"$OUT/runs.tsv" <<'EOF'
@@ -60,7 +75,9 @@ done
 {
     cat "$OUT/machine.txt"
     echo "method:  $N_SMALL and $N_BIG idle subscribers per strategy, fresh server each; RSS read $((RAMP + 4)) s in (ramp-up ${RAMP}s, all connections held)"
-    echo "loadgen: all sockets from 127.0.0.1 (it cannot bind 127.0.0.x sources); $N_BIG fits the 28k ephemeral ports of one source address"
+    echo "loadgen: connects from ${SOURCES:-127.0.0.1 (chosen by the kernel)} spread evenly (source_addresses)"
+    echo "server connections per source address while held:"
+    for f in "$OUT"/*.peers; do echo "  $(basename "$f" .peers): $(cat "$f")"; done
     echo
     echo "runs (strategy n server_idle_B server_held_B loadgen_held_B open_at_server delivered expected errors opened):"
     echo "(open_at_server counts the publisher and the /metrics request too; opened counts 2 per WebSocket client)"

@@ -163,6 +163,8 @@ pub(crate) struct Target {
     pub(crate) authority: String,
     /// Path prefix of the base URL (usually empty).
     pub(crate) prefix: String,
+    /// Local addresses to connect from (scenario `source_addresses`).
+    pub(crate) sources: Arc<crate::source::SourceAddresses>,
 }
 
 impl Target {
@@ -189,6 +191,7 @@ impl Target {
         Some(Target {
             authority,
             prefix: prefix.to_string(),
+            sources: Arc::default(),
         })
     }
 
@@ -197,11 +200,13 @@ impl Target {
         &self,
         counters: &Arc<WireCounters>,
     ) -> Result<Metered<TcpStream>, ClientError> {
-        let tcp =
-            tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&self.authority))
-                .await
-                .map_err(|_| ClientError::Timeout)?
-                .map_err(ClientError::Connect)?;
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.sources.connect(&self.authority),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout)?
+        .map_err(ClientError::Connect)?;
         let _ = tcp.set_nodelay(true);
         Ok(Metered::new(tcp, counters.clone()))
     }

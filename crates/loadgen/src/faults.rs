@@ -65,6 +65,7 @@ impl Links {
             Some(p) => Arc::new(Target {
                 authority: p.local_addr().to_string(),
                 prefix: direct.prefix.clone(),
+                sources: direct.sources.clone(),
             }),
             None => direct.clone(),
         }

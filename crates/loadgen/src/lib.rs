@@ -52,6 +52,7 @@ mod recorder;
 mod registry;
 mod run;
 pub mod scenario;
+mod source;
 mod sse;
 mod websocket;
 

@@ -34,6 +34,7 @@ use crate::scenario::{
     FaultKind, GroupConfig, LongPollCursor, PollCursor, PollSchedule, PublishVia, Strategy,
     WsFormat,
 };
+use crate::source::SourceAddresses;
 use crate::{Progress, Scenario};
 use crate::{beacon, chat, long_poll, poll, sse, websocket};
 
@@ -63,6 +64,9 @@ pub enum LoadgenError {
     /// The impaired network could not be set up.
     #[error("cannot start the netem proxies for [network] / [[fault]]: {0}")]
     Network(String),
+    /// A `source_addresses` entry is not an address of this machine.
+    #[error("{0}")]
+    SourceAddress(String),
     /// The server did not answer at all.
     #[error("cannot reach the server at {url}: {detail}; is it running?")]
     Unreachable {
@@ -93,10 +97,12 @@ pub async fn run(
     progress: Arc<Progress>,
     stop: CancellationToken,
 ) -> Result<RunRecord, LoadgenError> {
-    let target = Arc::new(
-        Target::parse(&options.base_url)
-            .ok_or_else(|| LoadgenError::BadTarget(options.base_url.clone()))?,
-    );
+    let mut target = Target::parse(&options.base_url)
+        .ok_or_else(|| LoadgenError::BadTarget(options.base_url.clone()))?;
+    let sources = SourceAddresses::new(scenario.source_addresses().to_vec());
+    sources.check().map_err(LoadgenError::SourceAddress)?;
+    target.sources = Arc::new(sources);
+    let target = Arc::new(target);
     // Fail fast, before any task starts, when nothing listens.
     match tokio::time::timeout(
         Duration::from_secs(5),

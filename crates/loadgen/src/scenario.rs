@@ -9,7 +9,9 @@
 //! # Keys (defaults in brackets; durations are humantime strings such as "500ms", "20s")
 //!
 //! - top level: `name` (required), `description`, `duration` ["10s"], `warmup`
-//!   ["1s"], `grace` ["2s"], `seed` [1].
+//!   ["1s"], `grace` ["2s"], `seed` [1], `source_addresses` (local IP addresses the
+//!   clients connect from, spread evenly; one address reaches one server port through at
+//!   most the ephemeral port range, ~28k connections) [none: the kernel picks].
 //! - `[publisher]`: `rate` events/s over all topics [10], `payload_bytes` [256],
 //!   `topics` [1], `pattern` = "constant" | "poisson" | "burst" ["constant"],
 //!   `burst_size` (burst only) [10], `connections` (pipelined publishing lanes; topics
@@ -99,6 +101,8 @@ struct RawScenario {
     warmup: Option<String>,
     grace: Option<String>,
     seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    source_addresses: Vec<String>,
     publisher: Option<RawPublisher>,
     #[serde(rename = "group", default)]
     groups: Vec<RawGroup>,
@@ -257,6 +261,7 @@ pub struct Scenario {
     warmup: Duration,
     grace: Duration,
     seed: u64,
+    source_addresses: Vec<std::net::IpAddr>,
     publisher: PublisherConfig,
     groups: Vec<GroupConfig>,
     target: Option<String>,
@@ -695,6 +700,10 @@ impl Scenario {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+    /// Local addresses the clients connect from, in turn (empty: the kernel picks).
+    pub fn source_addresses(&self) -> &[std::net::IpAddr] {
+        &self.source_addresses
+    }
     /// The `[publisher]` table.
     pub fn publisher(&self) -> &PublisherConfig {
         &self.publisher
@@ -866,6 +875,11 @@ impl Scenario {
             warmup: Some(d(self.warmup)),
             grace: Some(d(self.grace)),
             seed: Some(self.seed),
+            source_addresses: self
+                .source_addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
             publisher: Some(RawPublisher {
                 rate: Some(p.rate),
                 payload_bytes: Some(p.payload_bytes as u64),
@@ -1113,6 +1127,24 @@ fn validate(
     let warmup = dur("warmup", &raw.warmup, Duration::from_secs(1))?;
     let grace = dur("grace", &raw.grace, Duration::from_secs(2))?;
     let seed = raw.seed.unwrap_or(1);
+    let source_addresses = raw
+        .source_addresses
+        .iter()
+        .map(|a| {
+            a.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                bad(
+                    "source_addresses",
+                    format!("{a:?} is not an IP address: list local addresses, e.g. [\"127.0.0.2\", \"127.0.0.3\"]"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if source_addresses.len() > 256 {
+        return Err(bad(
+            "source_addresses",
+            format!("{} addresses: use at most 256", source_addresses.len()),
+        ));
+    }
 
     let rp = raw.publisher.unwrap_or_default();
     let rate = rp.rate.unwrap_or(10.0);
@@ -1441,6 +1473,7 @@ fn validate(
         warmup,
         grace,
         seed,
+        source_addresses,
         publisher,
         groups,
         target,
@@ -1749,6 +1782,31 @@ clients = 2
         );
         let again = Scenario::from_toml_str(&resolved, "resolved", &[]).expect("round trip");
         assert_eq!(again.to_resolved_toml(), resolved);
+    }
+
+    #[test]
+    fn source_addresses_parse_round_trip_and_name_a_bad_entry() {
+        let s = Scenario::from_toml_str(
+            MINI,
+            "mini.toml",
+            &[r#"source_addresses=["127.0.0.2", "127.0.0.3"]"#.into()],
+        )
+        .expect("valid");
+        assert_eq!(s.source_addresses().len(), 2);
+        let resolved = s.to_resolved_toml();
+        let again = Scenario::from_toml_str(&resolved, "resolved", &[]).expect("round trip");
+        assert_eq!(again.source_addresses(), s.source_addresses());
+        let e = Scenario::from_toml_str(
+            MINI,
+            "mini.toml",
+            &[r#"source_addresses=["127.0.0.2", "localhost"]"#.into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("source_addresses") && e.contains("\"localhost\" is not an IP address"),
+            "{e}"
+        );
     }
 
     #[test]
