@@ -700,7 +700,7 @@ impl Scenario {
     pub fn seed(&self) -> u64 {
         self.seed
     }
-    /// Local addresses the clients connect from, in turn (empty: the kernel picks).
+    /// Local addresses the clients connect from, spread evenly (empty: the kernel picks).
     pub fn source_addresses(&self) -> &[std::net::IpAddr] {
         &self.source_addresses
     }
