@@ -1,6 +1,13 @@
 //! Accepting connections: the `--max-connections` cap, one hyper HTTP/1.1 connection
 //! per socket, graceful shutdown with a deadline.
 //!
+//! One exception to hyper: when the first request of a connection is already whole in
+//! the socket buffer and the router would answer it with an SSE stream, the head is
+//! consumed here and the stream is served on the raw socket (`sse::serve_raw`). An
+//! idle SSE stream then costs its task and its socket, not hyper's connection with its
+//! two 8 KiB buffers. Anything else (a partial head, another route, an error, HTTP/1.0)
+//! goes to hyper untouched, since the head was only peeked.
+//!
 //! Graceful shutdown alone does not end SSE streams, held long polls or upgraded
 //! WebSockets, so every handler also watches the shutdown token; after the deadline
 //! a second token drops whatever is still open.
@@ -9,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue, Method, Request, header};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,10 +28,15 @@ use tokio_util::task::TaskTracker;
 use crate::App;
 use crate::reply::ApiError;
 use crate::routes::{self, Ctx};
+use crate::sse;
 
 /// Connections beyond `--max-connections` that may wait for their 503 at once;
 /// past this they are closed without an answer, so a flood cannot grow memory.
 const REJECT_BACKLOG: usize = 256;
+/// How much of the first request is peeked for the raw SSE path; a longer head goes to hyper.
+const PEEK_BYTES: usize = 4096;
+/// Headers of a request head parsed for the raw SSE path; more go to hyper.
+const PEEK_HEADERS: usize = 32;
 
 /// Holds one place under `--max-connections` and the open-connections gauge; shared
 /// by a connection and its upgraded socket, released when both are done.
@@ -109,10 +122,27 @@ fn builder(app: &App) -> http1::Builder {
 }
 
 async fn connection(mut stream: TcpStream, ctx: Ctx) {
-    let app = ctx.app.clone();
-    if !speaks_http(&mut stream, &app).await {
+    if !speaks_http(&mut stream, &ctx.app).await {
         return;
     }
+    match first_request_is_sse(&mut stream, &ctx).await {
+        Peeked::Sse(start, head) => {
+            let next = tokio::select! {
+                next = sse::serve_raw(&ctx, stream, head, start) => next,
+                _ = ctx.hard_stop.cancelled() => None,
+            };
+            // The stream ended and the connection goes on (the client was told of a gap).
+            if let Some(stream) = next {
+                Box::pin(serve_http(stream, ctx)).await;
+            }
+        }
+        Peeked::Other => Box::pin(serve_http(stream, ctx)).await,
+        Peeked::Broken => {}
+    }
+}
+
+async fn serve_http(stream: TcpStream, ctx: Ctx) {
+    let app = ctx.app.clone();
     let (shutdown, hard_stop, abort) = (
         ctx.shutdown.clone(),
         ctx.hard_stop.clone(),
@@ -140,6 +170,71 @@ async fn connection(mut stream: TcpStream, ctx: Ctx) {
             _ = hard_stop.cancelled() => break,
         }
     }
+}
+
+enum Peeked {
+    /// An SSE stream: its head was consumed; the response head to write.
+    Sse(sse::Start, Vec<u8>),
+    /// Anything else: for hyper, nothing consumed.
+    Other,
+    /// The socket failed.
+    Broken,
+}
+
+/// Whether the first request, as far as it is already in the socket buffer, is a
+/// complete head that the router answers with an SSE stream (routes::sse_stream).
+async fn first_request_is_sse(stream: &mut TcpStream, ctx: &Ctx) -> Peeked {
+    use tokio::io::AsyncReadExt;
+    // On the heap and only for now: the connection's future should not carry it.
+    let mut buf = vec![0u8; PEEK_BYTES];
+    // speaks_http saw bytes, so this returns at once with what has arrived.
+    let Ok(n) = stream.peek(&mut buf).await else {
+        return Peeked::Broken;
+    };
+    let Some((req, len)) = parse_head(&buf[..n]) else {
+        return Peeked::Other;
+    };
+    let Some((start, headers)) = routes::sse_stream(&req, ctx) else {
+        return Peeked::Other;
+    };
+    // The head is in the socket buffer: consume it.
+    if stream.read_exact(&mut buf[..len]).await.is_err() {
+        return Peeked::Broken;
+    }
+    Peeked::Sse(start, sse::raw_head(&headers))
+}
+
+/// A complete HTTP/1.1 request head without a body, as a request, and its length.
+/// `None` for anything hyper should see: a partial head, another version, a body, an
+/// upgrade or an expectation, too many headers, bytes that are not a valid head.
+fn parse_head(buf: &[u8]) -> Option<(Request<()>, usize)> {
+    let mut headers = [httparse::EMPTY_HEADER; PEEK_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(len) = parsed.parse(buf).ok()? else {
+        return None;
+    };
+    if parsed.version != Some(1) {
+        return None;
+    }
+    let mut req = Request::builder()
+        .method(Method::from_bytes(parsed.method?.as_bytes()).ok()?)
+        .uri(parsed.path?)
+        .version(http::Version::HTTP_11);
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        if [
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::UPGRADE,
+            header::EXPECT,
+        ]
+        .contains(&name)
+        {
+            return None;
+        }
+        req = req.header(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    Some((req.body(()).ok()?, len))
 }
 
 /// Looks at the first bytes before hyper does: a client that sends something other
