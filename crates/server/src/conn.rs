@@ -1,25 +1,26 @@
 //! Accepting connections: the `--max-connections` cap, one hyper HTTP/1.1 connection
 //! per socket, graceful shutdown with a deadline.
 //!
-//! One exception to hyper: when the first request of a connection is already whole in
-//! the socket buffer and the router would answer it with an SSE stream, the head is
-//! consumed here and the stream is served on the raw socket (`sse::serve_raw`). An
-//! idle SSE stream then costs its task and its socket, not hyper's connection with its
-//! two 8 KiB buffers. Anything else (a partial head, another route, an error, HTTP/1.0)
-//! goes to hyper untouched, since the head was only peeked.
-//!
-//! Graceful shutdown alone does not end SSE streams, held long polls or upgraded
-//! WebSockets, so every handler also watches the shutdown token; after the deadline
-//! a second token drops whatever is still open.
+//! SSE streams leave hyper once their head is out: hyper parses the request and the
+//! router answers it as for any other route, with a body that never yields
+//! (`sse::handle`). As soon as hyper has flushed that head, the connection task drops
+//! hyper's connection (and with it its two 8 KiB buffers), takes the socket back from
+//! [`Io`] and streams the chunked body itself (`sse::serve_raw`). An idle SSE stream
+//! then costs one task and its socket. If the stream ends while the connection can go
+//! on (a subscriber that fell out of the log), hyper takes the socket again.
 
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method, Request, header};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -33,17 +34,46 @@ use crate::sse;
 /// Connections beyond `--max-connections` that may wait for their 503 at once;
 /// past this they are closed without an answer, so a flood cannot grow memory.
 const REJECT_BACKLOG: usize = 256;
-/// How much of the first request is peeked for the raw SSE path; a longer head goes to hyper.
-const PEEK_BYTES: usize = 4096;
-/// Headers of a request head parsed for the raw SSE path; more go to hyper.
-const PEEK_HEADERS: usize = 32;
 
 /// Holds one place under `--max-connections` and the open-connections gauge; shared
 /// by a connection and its upgraded socket, released when both are done.
+///
+/// It also carries the hand-off of an SSE stream from hyper to the connection task.
 #[derive(Debug)]
 pub struct ConnGuard {
     _permit: OwnedSemaphorePermit,
     app: Arc<App>,
+    /// Set by the SSE route: the stream to serve once its head is out.
+    stream: Mutex<Option<sse::Start>>,
+    /// hyper polled the SSE body: the head is in hyper's write buffer.
+    body_polled: AtomicBool,
+    /// hyper wrote since it last flushed.
+    unflushed: AtomicBool,
+    /// The connection task is dropping hyper to take the socket back.
+    taking: AtomicBool,
+    /// Where [`Io`] leaves the socket when hyper drops it during a hand-off.
+    socket: Mutex<Option<TcpStream>>,
+}
+
+impl ConnGuard {
+    /// Asks for the connection to be handed over to `start`'s stream once hyper has
+    /// written the response head (see the module docs).
+    pub fn hand_off(&self, start: sse::Start) {
+        *self.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(start);
+        self.body_polled.store(false, Relaxed);
+        // Until hyper flushes after writing the head.
+        self.unflushed.store(true, Relaxed);
+    }
+
+    /// Called by the parked SSE body when hyper polls it.
+    pub fn body_polled(&self) {
+        self.body_polled.store(true, Relaxed);
+    }
+
+    /// Whether hyper has flushed the head of an SSE stream.
+    fn head_out(&self) -> bool {
+        self.body_polled.load(Relaxed) && !self.unflushed.load(Relaxed)
+    }
 }
 
 impl Drop for ConnGuard {
@@ -81,11 +111,15 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: CancellationT
                     guard: Arc::new(ConnGuard {
                         _permit: permit,
                         app: app.clone(),
+                        stream: Mutex::new(None),
+                        body_polled: AtomicBool::new(false),
+                        unflushed: AtomicBool::new(false),
+                        taking: AtomicBool::new(false),
+                        socket: Mutex::new(None),
                     }),
                     app: app.clone(),
                     shutdown: shutdown.clone(),
                     hard_stop: hard_stop.clone(),
-                    abort: CancellationToken::new(),
                     tracker: tracker.clone(),
                 };
                 tracker.spawn(connection(stream, ctx));
@@ -125,116 +159,161 @@ async fn connection(mut stream: TcpStream, ctx: Ctx) {
     if !speaks_http(&mut stream, &ctx.app).await {
         return;
     }
-    match first_request_is_sse(&mut stream, &ctx).await {
-        Peeked::Sse(start, head) => {
-            let next = tokio::select! {
-                next = sse::serve_raw(&ctx, stream, head, start) => next,
-                _ = ctx.hard_stop.cancelled() => None,
-            };
-            // The stream ended and the connection goes on (the client was told of a gap).
-            if let Some(stream) = next {
-                Box::pin(serve_http(stream, ctx)).await;
-            }
-        }
-        Peeked::Other => Box::pin(serve_http(stream, ctx)).await,
-        Peeked::Broken => {}
-    }
-}
-
-async fn serve_http(stream: TcpStream, ctx: Ctx) {
-    let app = ctx.app.clone();
-    let (shutdown, hard_stop, abort) = (
-        ctx.shutdown.clone(),
-        ctx.hard_stop.clone(),
-        ctx.abort.clone(),
-    );
-    let service = service_fn(move |req| routes::handle(req, ctx.clone()));
-    let conn = builder(&app)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let mut draining = false;
     loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!("connection ended with an error: {e}");
+        // hyper's part lives on the heap, so the task of an SSE stream, which outlives
+        // it, is not sized for it.
+        let Some((tcp, start)) = Box::pin(serve_http(stream, &ctx)).await else {
+            return;
+        };
+        let next = tokio::select! {
+            next = sse::serve_raw(&ctx, tcp, start) => next,
+            _ = ctx.hard_stop.cancelled() => None,
+        };
+        // The stream ended and the connection goes on (its client was told of a gap).
+        match next {
+            Some(tcp) => stream = tcp,
+            None => return,
+        }
+    }
+}
+
+/// Serves requests with hyper until the connection ends, or until an SSE stream's
+/// head is out: then hyper is dropped and the socket and the stream are returned.
+async fn serve_http(stream: TcpStream, ctx: &Ctx) -> Option<(TcpStream, sse::Start)> {
+    let guard = &ctx.guard;
+    {
+        let io = Io {
+            tcp: Some(stream),
+            guard: guard.clone(),
+        };
+        let service = {
+            let ctx = ctx.clone();
+            service_fn(move |req| routes::handle(req, ctx.clone()))
+        };
+        let conn = builder(&ctx.app)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let mut draining = false;
+        loop {
+            // hyper, until it ends or has flushed an SSE head.
+            let hyper = std::future::poll_fn(|cx| match conn.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending if guard.head_out() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            });
+            tokio::select! {
+                ended = hyper => match ended {
+                    Some(result) => {
+                        if let Err(e) = result {
+                            tracing::debug!("connection ended with an error: {e}");
+                        }
+                        return None;
+                    }
+                    None => break,
+                },
+                _ = ctx.shutdown.cancelled(), if !draining => {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
                 }
-                break;
+                _ = ctx.hard_stop.cancelled() => return None,
             }
-            _ = shutdown.cancelled(), if !draining => {
-                conn.as_mut().graceful_shutdown();
-                draining = true;
-            }
-            _ = abort.cancelled() => break,
-            _ = hard_stop.cancelled() => break,
+        }
+        // Dropping hyper's connection here leaves the socket in the guard (Io::drop).
+        guard.taking.store(true, Relaxed);
+    }
+    guard.taking.store(false, Relaxed);
+    guard.body_polled.store(false, Relaxed);
+    let tcp = guard
+        .socket
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
+    let start = guard
+        .stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
+    Some((tcp, start))
+}
+
+/// The socket as hyper sees it: it tells the guard when hyper writes and flushes, and
+/// gives the socket back when hyper is dropped during an SSE hand-off.
+#[derive(Debug)]
+pub struct Io {
+    tcp: Option<TcpStream>,
+    guard: Arc<ConnGuard>,
+}
+
+impl Io {
+    /// The socket, for an upgraded WebSocket.
+    pub fn into_tcp(mut self) -> Option<TcpStream> {
+        self.tcp.take()
+    }
+
+    fn tcp(&mut self) -> Pin<&mut TcpStream> {
+        match &mut self.tcp {
+            Some(tcp) => Pin::new(tcp),
+            None => unreachable!("the socket is only taken when hyper is done with it"),
         }
     }
 }
 
-enum Peeked {
-    /// An SSE stream: its head was consumed; the response head to write.
-    Sse(sse::Start, Vec<u8>),
-    /// Anything else: for hyper, nothing consumed.
-    Other,
-    /// The socket failed.
-    Broken,
-}
-
-/// Whether the first request, as far as it is already in the socket buffer, is a
-/// complete head that the router answers with an SSE stream (routes::sse_stream).
-async fn first_request_is_sse(stream: &mut TcpStream, ctx: &Ctx) -> Peeked {
-    use tokio::io::AsyncReadExt;
-    // On the heap and only for now: the connection's future should not carry it.
-    let mut buf = vec![0u8; PEEK_BYTES];
-    // speaks_http saw bytes, so this returns at once with what has arrived.
-    let Ok(n) = stream.peek(&mut buf).await else {
-        return Peeked::Broken;
-    };
-    let Some((req, len)) = parse_head(&buf[..n]) else {
-        return Peeked::Other;
-    };
-    let Some((start, headers)) = routes::sse_stream(&req, ctx) else {
-        return Peeked::Other;
-    };
-    // The head is in the socket buffer: consume it.
-    if stream.read_exact(&mut buf[..len]).await.is_err() {
-        return Peeked::Broken;
-    }
-    Peeked::Sse(start, sse::raw_head(&headers))
-}
-
-/// A complete HTTP/1.1 request head without a body, as a request, and its length.
-/// `None` for anything hyper should see: a partial head, another version, a body, an
-/// upgrade or an expectation, too many headers, bytes that are not a valid head.
-fn parse_head(buf: &[u8]) -> Option<(Request<()>, usize)> {
-    let mut headers = [httparse::EMPTY_HEADER; PEEK_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(len) = parsed.parse(buf).ok()? else {
-        return None;
-    };
-    if parsed.version != Some(1) {
-        return None;
-    }
-    let mut req = Request::builder()
-        .method(Method::from_bytes(parsed.method?.as_bytes()).ok()?)
-        .uri(parsed.path?)
-        .version(http::Version::HTTP_11);
-    for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        if [
-            header::CONTENT_LENGTH,
-            header::TRANSFER_ENCODING,
-            header::UPGRADE,
-            header::EXPECT,
-        ]
-        .contains(&name)
-        {
-            return None;
+impl Drop for Io {
+    fn drop(&mut self) {
+        if self.guard.taking.load(Relaxed) {
+            *self.guard.socket.lock().unwrap_or_else(|e| e.into_inner()) = self.tcp.take();
         }
-        req = req.header(name, HeaderValue::from_bytes(h.value).ok()?);
     }
-    Some((req.body(()).ok()?, len))
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().tcp().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.guard.unflushed.store(true, Relaxed);
+        this.tcp().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.guard.unflushed.store(true, Relaxed);
+        this.tcp().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = this.tcp().poll_flush(cx);
+        if flushed.is_ready() {
+            this.guard.unflushed.store(false, Relaxed);
+        }
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().tcp().poll_shutdown(cx)
+    }
 }
 
 /// Looks at the first bytes before hyper does: a client that sends something other

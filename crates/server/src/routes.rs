@@ -27,11 +27,10 @@ pub struct Ctx {
     pub shutdown: CancellationToken,
     /// Cancelled when the shutdown deadline has passed: stop at once.
     pub hard_stop: CancellationToken,
-    /// Cancel to drop this connection at once (a slow SSE consumer).
-    pub abort: CancellationToken,
     /// Tasks that outlive a response (SSE producers, WebSockets).
     pub tracker: TaskTracker,
-    /// Holds this connection's place under `--max-connections` (upgraded sockets keep it).
+    /// Holds this connection's place under `--max-connections` (upgraded sockets keep
+    /// it), and the hand-off of an SSE stream from hyper to the connection task.
     pub guard: Arc<ConnGuard>,
 }
 
@@ -125,27 +124,6 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Response<Body>, ApiE
         }
         _ => unreachable!("paths were matched above"),
     }
-}
-
-/// The raw-socket path for SSE (see conn.rs): `Some` exactly when [`route`] would
-/// answer `req` with an SSE stream, with the stream's start and the response headers
-/// (CORS included). It runs the same checks as that route, in the same order; any
-/// other answer (an error, another route) is left to hyper, which gives it.
-pub fn sse_stream(req: &Request<()>, ctx: &Ctx) -> Option<(sse::Start, HeaderMap)> {
-    if req.method() != Method::GET {
-        return None;
-    }
-    let segments: Vec<&str> = req.uri().path().split('/').collect();
-    let ["", "topics", topic, "sse"] = segments.as_slice() else {
-        return None;
-    };
-    validate_topic(topic).ok()?;
-    let query = Query::parse(req.uri().query());
-    let start = sse::prepare(req.headers(), ctx, topic, &query).ok()?;
-    let mut headers = HeaderMap::new();
-    sse::headers(&mut headers);
-    cors(&ctx.app, req.headers().get(header::ORIGIN), &mut headers);
-    Some((start, headers))
 }
 
 fn preflight(allow: &'static str) -> Response<Body> {

@@ -1,106 +1,119 @@
 //! Server-Sent Events: `GET /topics/{t}/sse`.
 //!
-//! One loop, [`stream`], holds the stream's semantics (the `retry:` line, events read
-//! from the log by cursor, `event: gap`, `: heartbeat`, slow consumers, shutdown,
-//! counters) and writes through one of two transports:
+//! hyper parses the request and the router checks it like any other; the answer is a
+//! response head whose body never yields. Once hyper has flushed that head, the
+//! connection task drops hyper and serves the stream on the raw socket (see conn.rs):
+//! one task per stream, which reads the topic log by cursor and writes the shared,
+//! pre-encoded frames itself, with no hyper connection (and none of its two 8 KiB
+//! buffers), no producer task and no per-stream queue.
 //!
-//! - [`Raw`], the usual one: a stream whose request was the first on its connection
-//!   and arrived whole is served on the raw socket (see `conn.rs`), one task per
-//!   stream, no hyper connection and so none of its two 8 KiB buffers. Each wake-up
-//!   writes everything new as one chunk, the event's shared frame between a chunk
-//!   header on the stack and `\r\n`, in one `writev`; a timer is armed only when the
-//!   socket is full.
-//! - [`Queue`], for requests hyper parsed (a keep-alive connection's second request,
-//!   a head split across reads, HTTP/1.0): a producer task hands the same frames to a
-//!   small bounded channel that the response body drains.
-//!
-//! A write that cannot complete within `--slow-consumer-timeout` means the socket is
-//! not draining, and the whole connection is dropped.
+//! Each wake-up writes everything new as one chunk: one event's shared frame between
+//! a chunk header on the stack and `\r\n`, in one `writev`, or the frames of a
+//! subscriber that is behind joined up to 64 KiB. A timer is armed only when the
+//! socket is full: a write that cannot complete within `--slow-consumer-timeout` means
+//! the socket is not draining, and the connection is dropped.
 
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, StreamBody};
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use pushbench_protocol::wire::{SSE_HEARTBEAT, sse_gap, sse_retry};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
-use tokio::sync::{mpsc, oneshot};
 
+use crate::conn::ConnGuard;
 use crate::metrics::Strategy;
 use crate::query::Query;
 use crate::reply::{ApiError, Body};
 use crate::routes::{Ctx, check_origin, stream_cursor};
 use crate::topic::{Joined, Stored, Topic};
 
-/// Frames queued between the producer and hyper's body. Small, because the socket
-/// buffer behind it already holds plenty; a queue is not where lag should hide.
-const QUEUE_FRAMES: usize = 32;
 /// Largest write made by joining the frames of a subscriber that is behind.
 const CHUNK_BYTES: usize = 64 * 1024;
 /// Time given to the end of a stream (the last chunk, the peer's close) on the raw path.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// A validated stream request: where it reads and from which cursor.
+/// A validated stream request: where it reads, from which cursor, how it is framed.
+#[derive(Debug)]
 pub struct Start {
     topic: Arc<Topic>,
     cursor: Option<u64>,
+    /// HTTP/1.1: a chunked body (hyper said so in the head); HTTP/1.0: close-delimited.
+    chunked: bool,
+    /// Whether the connection may serve another request after the stream ends.
+    keep_alive: bool,
 }
 
-/// The checks every stream request passes, whichever transport serves it: origin,
-/// cursor (`Last-Event-ID`, then `?since=`), topic cap.
-pub fn prepare(
-    headers: &HeaderMap,
-    ctx: &Ctx,
-    topic: &str,
-    query: &Query<'_>,
-) -> Result<Start, ApiError> {
-    check_origin(&ctx.app, headers)?;
-    let cursor = stream_cursor(headers, query)?;
-    let topic = ctx.app.topic(topic)?;
-    Ok(Start { topic, cursor })
-}
-
-/// The headers of a stream response (CORS is added by the router).
-pub fn headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-}
-
-/// Opens the stream through hyper.
+/// Opens the stream: checks the request (origin, cursor `Last-Event-ID` then
+/// `?since=`, topic cap) and answers with the stream's head and a parked body; the
+/// connection takes it from there once hyper has written the head.
 pub fn handle(
     req: &Request<Incoming>,
     ctx: &Ctx,
     topic: &str,
     query: &Query<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let start = prepare(req.headers(), ctx, topic, query)?;
-    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE_FRAMES);
-    // Dropped with the body, so the producer can tell when hyper is done with it.
-    let (body_alive, body_gone) = oneshot::channel::<()>();
-    ctx.tracker
-        .spawn(produce(ctx.clone(), start, tx, body_gone));
-    let frames = futures_util::stream::unfold((rx, body_alive), |(mut rx, alive)| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, io::Error>(Frame::data(b)), (rx, alive)))
+    let headers = req.headers();
+    check_origin(&ctx.app, headers)?;
+    let cursor = stream_cursor(headers, query)?;
+    let topic = ctx.app.topic(topic)?;
+    let chunked = req.version() == Version::HTTP_11;
+    let close = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("close"));
+    ctx.guard.hand_off(Start {
+        topic,
+        cursor,
+        chunked,
+        keep_alive: chunked && !close,
     });
-    let mut res = Response::new(StreamBody::new(frames).boxed_unsync());
+    let mut res = Response::new(
+        Parked {
+            guard: ctx.guard.clone(),
+        }
+        .boxed_unsync(),
+    );
     *res.status_mut() = StatusCode::OK;
-    headers(res.headers_mut());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(res)
 }
 
+/// The body hyper sees: it never yields. That hyper polls it means the head has been
+/// encoded; the connection task takes over once it is flushed.
+struct Parked {
+    guard: Arc<ConnGuard>,
+}
+
+impl hyper::body::Body for Parked {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.guard.body_polled();
+        Poll::Pending
+    }
+}
+
 /// Why a stream stopped early.
-pub enum Stop {
+enum Stop {
     /// The client went away.
     Gone,
     /// The socket did not drain in time.
@@ -109,19 +122,11 @@ pub enum Stop {
     Lagged,
 }
 
-/// Where the stream's bytes go.
-trait Out {
-    /// Hands `frame` to the client within `--slow-consumer-timeout`.
-    async fn send(&mut self, frame: Bytes) -> Result<(), Stop>;
-    /// Resolves when the client is gone.
-    async fn gone(&mut self);
-}
-
-/// The stream itself, for either transport. `Ok` means the server is shutting down.
-async fn stream(ctx: &Ctx, start: Start, out: &mut impl Out) -> Result<(), Stop> {
+/// The stream itself. `Ok` means the server is shutting down.
+async fn stream(ctx: &Ctx, start: Start, out: &mut Raw) -> Result<(), Stop> {
     let metrics = &ctx.app.metrics;
     let _open = metrics.open(Strategy::Sse);
-    let Start { topic, cursor } = start;
+    let Start { topic, cursor, .. } = start;
     let heartbeat = ctx.app.config.sse_heartbeat;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     // A stream that was busy sends one heartbeat, not a burst of missed ones.
@@ -194,73 +199,26 @@ async fn stream(ctx: &Ctx, start: Start, out: &mut impl Out) -> Result<(), Stop>
     result
 }
 
-/// The hyper transport: a bounded channel drained by the response body.
-struct Queue {
-    tx: mpsc::Sender<Bytes>,
-    timeout: Duration,
-}
-
-impl Out for Queue {
-    async fn send(&mut self, frame: Bytes) -> Result<(), Stop> {
-        // The common case, room in the queue, arms no timer.
-        let frame = match self.tx.try_send(frame) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(_)) => return Err(Stop::Gone),
-            Err(TrySendError::Full(frame)) => frame,
-        };
-        match self.tx.send_timeout(frame, self.timeout).await {
-            Ok(()) => Ok(()),
-            Err(SendTimeoutError::Closed(_)) => Err(Stop::Gone),
-            Err(SendTimeoutError::Timeout(_)) => Err(Stop::Slow),
-        }
-    }
-
-    async fn gone(&mut self) {
-        self.tx.closed().await
-    }
-}
-
-async fn produce(
-    ctx: Ctx,
-    start: Start,
-    tx: mpsc::Sender<Bytes>,
-    body_gone: oneshot::Receiver<()>,
-) {
-    let mut out = Queue {
-        tx,
-        timeout: ctx.app.config.slow_consumer_timeout,
-    };
-    match stream(&ctx, start, &mut out).await {
-        // Ending the body would leave hyper blocked on the full socket: drop it all.
-        Err(Stop::Slow) => ctx.abort.cancel(),
-        Err(Stop::Lagged) => {
-            // Its socket drains, so end the body after what is queued, the gap notice
-            // last: aborting here would drop the notice and the client would never be
-            // told. A socket that stops draining now is dropped after the timeout.
-            drop(out);
-            let timeout = ctx.app.config.slow_consumer_timeout;
-            if tokio::time::timeout(timeout, body_gone).await.is_err() {
-                ctx.abort.cancel();
-            }
-        }
-        // Shutdown: the body ends and hyper's graceful shutdown closes the connection.
-        Ok(()) | Err(Stop::Gone) => {}
-    }
-}
-
-/// The raw transport: a chunked body written straight to the socket.
+/// The stream's body written straight to the socket: chunked, or close-delimited
+/// for HTTP/1.0 (as hyper announced in the head).
 struct Raw {
     tcp: TcpStream,
     timeout: Duration,
+    chunked: bool,
 }
 
-impl Out for Raw {
+impl Raw {
+    /// Hands `frame` to the client within `--slow-consumer-timeout`.
     async fn send(&mut self, frame: Bytes) -> Result<(), Stop> {
+        if !self.chunked {
+            return self.write(&[&frame]).await;
+        }
         let mut size = [0u8; 18];
         let size = chunk_size(frame.len(), &mut size);
         self.write(&[size, &frame, b"\r\n"]).await
     }
 
+    /// Resolves when the client is gone.
     async fn gone(&mut self) {
         let mut one = [0u8; 1];
         match self.tcp.peek(&mut one).await {
@@ -271,9 +229,7 @@ impl Out for Raw {
             Ok(_) => std::future::pending().await,
         }
     }
-}
 
-impl Raw {
     /// Writes `parts` in full: first one `writev` without a timer, which suffices
     /// unless the socket is full; then within `--slow-consumer-timeout`.
     async fn write(&mut self, parts: &[&[u8]]) -> Result<(), Stop> {
@@ -308,8 +264,11 @@ impl Raw {
             .unwrap_or(Err(Stop::Slow))
     }
 
-    /// Ends the chunked body.
+    /// Ends the body (a close-delimited one ends with the connection).
     async fn end(&mut self) -> Result<(), Stop> {
+        if !self.chunked {
+            return Ok(());
+        }
         self.write(&[b"0\r\n\r\n"]).await
     }
 
@@ -354,30 +313,25 @@ fn chunk_size(len: usize, buf: &mut [u8; 18]) -> &[u8] {
     &buf[..digits + 2]
 }
 
-/// Serves a stream on the raw socket: `head` (the response head, already decided by
-/// the router) and then the chunked stream, until the client leaves, the stream ends
-/// or the server shuts down. Returns the socket when the connection goes on: a stream
-/// that fell out of the log ends its body after the gap notice, and the connection
-/// serves its next request, as it would through hyper.
-pub async fn serve_raw(
-    ctx: &Ctx,
-    tcp: TcpStream,
-    head: Vec<u8>,
-    start: Start,
-) -> Option<TcpStream> {
+/// Serves a stream on the raw socket, whose response head hyper has written, until
+/// the client leaves, the stream ends or the server shuts down. Returns the socket
+/// when the connection goes on: a stream that fell out of the log ends its body after
+/// the gap notice, and the connection serves its next request, as it would in hyper.
+pub async fn serve_raw(ctx: &Ctx, tcp: TcpStream, start: Start) -> Option<TcpStream> {
+    let keep_alive = start.keep_alive;
     let mut out = Raw {
         tcp,
         timeout: ctx.app.config.slow_consumer_timeout,
+        chunked: start.chunked,
     };
-    out.write(&[&head]).await.ok()?;
-    drop(head);
     match stream(ctx, start, &mut out).await {
-        Err(Stop::Lagged) => {
+        Err(Stop::Lagged) if keep_alive => {
             out.end().await.ok()?;
             Some(out.tcp)
         }
-        // Shutdown: the body ends, then the connection.
-        Ok(()) => {
+        // Shutdown (or the end of a stream on a connection that cannot go on): the
+        // body ends, then the connection.
+        Ok(()) | Err(Stop::Lagged) => {
             if out.end().await.is_ok() {
                 out.close().await;
             }
@@ -385,22 +339,6 @@ pub async fn serve_raw(
         }
         Err(Stop::Slow | Stop::Gone) => None,
     }
-}
-
-/// The response head of a stream on the raw socket, as hyper would write it.
-pub fn raw_head(headers: &HeaderMap) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"transfer-encoding: chunked\r\ndate: ");
-    out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
-    out
 }
 
 #[cfg(test)]
