@@ -136,10 +136,15 @@ async fn stream(ctx: &Ctx, start: Start, out: &mut Raw) -> Result<(), Stop> {
     let mut resumed = false;
     let retry = sse_retry(ctx.app.config.sse_retry.as_millis() as u64);
     metrics.overhead(Strategy::Sse, retry.len() as u64);
+    // Made once, not per wake-up: a `cancelled()` future registers with the server-wide
+    // shutdown token (a lock shared by every stream) and a `peek` with the socket.
+    let shutdown = ctx.shutdown.cancelled();
+    let gone = out.gone();
+    tokio::pin!(shutdown, gone);
     let result: Result<(), Stop> = async {
         out.send(retry).await?;
         loop {
-            grew.borrow_and_update();
+            let newest = *grew.borrow_and_update();
             // Everything new in one write: one event's shared frame, or the frames
             // of several joined up to CHUNK_BYTES, so a subscriber that lags pays
             // one write (and one chunk header) for many events.
@@ -150,7 +155,11 @@ async fn stream(ctx: &Ctx, start: Start, out: &mut Raw) -> Result<(), Stop> {
                     out.send(frames).await?;
                     metrics.delivered(Strategy::Sse, n as u64, len);
                     cursor = last;
-                    continue;
+                    if last < newest {
+                        continue;
+                    }
+                    // Caught up with the wake-up: the next publish marks `grew`
+                    // changed, so there is no need to read the log again first.
                 }
                 Joined::Gap(g) => {
                     metrics.gaps.fetch_add(1, Relaxed);
@@ -176,8 +185,8 @@ async fn stream(ctx: &Ctx, start: Start, out: &mut Raw) -> Result<(), Stop> {
                     metrics.overhead(Strategy::Sse, SSE_HEARTBEAT.len() as u64);
                     out.send(Bytes::from_static(SSE_HEARTBEAT)).await?;
                 }
-                _ = out.gone() => return Err(Stop::Gone),
-                _ = ctx.shutdown.cancelled() => return Ok(()),
+                _ = &mut gone => return Err(Stop::Gone),
+                _ = &mut shutdown => return Ok(()),
             }
         }
     }
@@ -209,7 +218,7 @@ struct Raw {
 
 impl Raw {
     /// Hands `frame` to the client within `--slow-consumer-timeout`.
-    async fn send(&mut self, frame: Bytes) -> Result<(), Stop> {
+    async fn send(&self, frame: Bytes) -> Result<(), Stop> {
         if !self.chunked {
             return self.write(&[&frame]).await;
         }
@@ -219,7 +228,7 @@ impl Raw {
     }
 
     /// Resolves when the client is gone.
-    async fn gone(&mut self) {
+    async fn gone(&self) {
         let mut one = [0u8; 1];
         match self.tcp.peek(&mut one).await {
             // EOF, or a failed socket.
@@ -232,7 +241,7 @@ impl Raw {
 
     /// Writes `parts` in full: first one `writev` without a timer, which suffices
     /// unless the socket is full; then within `--slow-consumer-timeout`.
-    async fn write(&mut self, parts: &[&[u8]]) -> Result<(), Stop> {
+    async fn write(&self, parts: &[&[u8]]) -> Result<(), Stop> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut done = 0;
         let wrote = |tcp: &TcpStream, done: &mut usize| -> Result<(), Stop> {
@@ -265,7 +274,7 @@ impl Raw {
     }
 
     /// Ends the body (a close-delimited one ends with the connection).
-    async fn end(&mut self) -> Result<(), Stop> {
+    async fn end(&self) -> Result<(), Stop> {
         if !self.chunked {
             return Ok(());
         }

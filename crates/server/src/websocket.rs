@@ -242,6 +242,13 @@ impl Session {
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // When the unanswered ping went out; any frame from the peer clears it.
         let mut ping_sent: Option<Instant> = None;
+        // Made once, not per wake-up: each `cancelled()` future registers with a
+        // server-wide token, a lock shared by every connection.
+        let (hard_stop, shutdown) = (
+            self.ctx.hard_stop.cancelled(),
+            self.ctx.shutdown.cancelled(),
+        );
+        tokio::pin!(hard_stop, shutdown);
         loop {
             grew.borrow_and_update();
             let caught_up = match self.topic.read(Some(cursor), BATCH).0 {
@@ -290,8 +297,8 @@ impl Session {
             let pong_due = ping_sent.map(|sent| pong_deadline(ws, sent, cfg.ws_pong_timeout));
             tokio::select! {
                 biased;
-                _ = self.ctx.hard_stop.cancelled() => return End::Drop,
-                _ = self.ctx.shutdown.cancelled() => {
+                _ = &mut hard_stop => return End::Drop,
+                _ = &mut shutdown => {
                     return End::Close(CloseCode::Away, "server shutting down".into());
                 }
                 incoming = ws.next() => {
