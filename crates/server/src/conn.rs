@@ -1,17 +1,26 @@
 //! Accepting connections: the `--max-connections` cap, one hyper HTTP/1.1 connection
 //! per socket, graceful shutdown with a deadline.
 //!
-//! Graceful shutdown alone does not end SSE streams, held long polls or upgraded
-//! WebSockets, so every handler also watches the shutdown token; after the deadline
-//! a second token drops whatever is still open.
+//! SSE streams leave hyper once their head is out: hyper parses the request and the
+//! router answers it as for any other route, with a body that never yields
+//! (`sse::handle`). As soon as hyper has flushed that head, the connection task drops
+//! hyper's connection (and with it its two 8 KiB buffers), takes the socket back from
+//! [`Io`] and streams the chunked body itself (`sse::serve_raw`). An idle SSE stream
+//! then costs one task and its socket. If the stream ends while the connection can go
+//! on (a subscriber that fell out of the log), hyper takes the socket again.
 
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::App;
 use crate::reply::ApiError;
 use crate::routes::{self, Ctx};
+use crate::sse;
 
 /// Connections beyond `--max-connections` that may wait for their 503 at once;
 /// past this they are closed without an answer, so a flood cannot grow memory.
@@ -27,10 +37,43 @@ const REJECT_BACKLOG: usize = 256;
 
 /// Holds one place under `--max-connections` and the open-connections gauge; shared
 /// by a connection and its upgraded socket, released when both are done.
+///
+/// It also carries the hand-off of an SSE stream from hyper to the connection task.
 #[derive(Debug)]
 pub struct ConnGuard {
     _permit: OwnedSemaphorePermit,
     app: Arc<App>,
+    /// Set by the SSE route: the stream to serve once its head is out.
+    stream: Mutex<Option<sse::Start>>,
+    /// hyper polled the SSE body: the head is in hyper's write buffer.
+    body_polled: AtomicBool,
+    /// hyper wrote since it last flushed.
+    unflushed: AtomicBool,
+    /// The connection task is dropping hyper to take the socket back.
+    taking: AtomicBool,
+    /// Where [`Io`] leaves the socket when hyper drops it during a hand-off.
+    socket: Mutex<Option<TcpStream>>,
+}
+
+impl ConnGuard {
+    /// Asks for the connection to be handed over to `start`'s stream once hyper has
+    /// written the response head (see the module docs).
+    pub fn hand_off(&self, start: sse::Start) {
+        *self.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(start);
+        self.body_polled.store(false, Relaxed);
+        // Until hyper flushes after writing the head.
+        self.unflushed.store(true, Relaxed);
+    }
+
+    /// Called by the parked SSE body when hyper polls it.
+    pub fn body_polled(&self) {
+        self.body_polled.store(true, Relaxed);
+    }
+
+    /// Whether hyper has flushed the head of an SSE stream.
+    fn head_out(&self) -> bool {
+        self.body_polled.load(Relaxed) && !self.unflushed.load(Relaxed)
+    }
 }
 
 impl Drop for ConnGuard {
@@ -68,11 +111,15 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: CancellationT
                     guard: Arc::new(ConnGuard {
                         _permit: permit,
                         app: app.clone(),
+                        stream: Mutex::new(None),
+                        body_polled: AtomicBool::new(false),
+                        unflushed: AtomicBool::new(false),
+                        taking: AtomicBool::new(false),
+                        socket: Mutex::new(None),
                     }),
                     app: app.clone(),
                     shutdown: shutdown.clone(),
                     hard_stop: hard_stop.clone(),
-                    abort: CancellationToken::new(),
                     tracker: tracker.clone(),
                 };
                 tracker.spawn(connection(stream, ctx));
@@ -109,36 +156,163 @@ fn builder(app: &App) -> http1::Builder {
 }
 
 async fn connection(mut stream: TcpStream, ctx: Ctx) {
-    let app = ctx.app.clone();
-    if !speaks_http(&mut stream, &app).await {
+    if !speaks_http(&mut stream, &ctx.app).await {
         return;
     }
-    let (shutdown, hard_stop, abort) = (
-        ctx.shutdown.clone(),
-        ctx.hard_stop.clone(),
-        ctx.abort.clone(),
-    );
-    let service = service_fn(move |req| routes::handle(req, ctx.clone()));
-    let conn = builder(&app)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let mut draining = false;
     loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!("connection ended with an error: {e}");
-                }
-                break;
-            }
-            _ = shutdown.cancelled(), if !draining => {
-                conn.as_mut().graceful_shutdown();
-                draining = true;
-            }
-            _ = abort.cancelled() => break,
-            _ = hard_stop.cancelled() => break,
+        // hyper's part lives on the heap, so the task of an SSE stream, which outlives
+        // it, is not sized for it.
+        let Some((tcp, start)) = Box::pin(serve_http(stream, &ctx)).await else {
+            return;
+        };
+        let next = tokio::select! {
+            next = sse::serve_raw(&ctx, tcp, start) => next,
+            _ = ctx.hard_stop.cancelled() => None,
+        };
+        // The stream ended and the connection goes on (its client was told of a gap).
+        match next {
+            Some(tcp) => stream = tcp,
+            None => return,
         }
+    }
+}
+
+/// Serves requests with hyper until the connection ends, or until an SSE stream's
+/// head is out: then hyper is dropped and the socket and the stream are returned.
+async fn serve_http(stream: TcpStream, ctx: &Ctx) -> Option<(TcpStream, sse::Start)> {
+    let guard = &ctx.guard;
+    {
+        let io = Io {
+            tcp: Some(stream),
+            guard: guard.clone(),
+        };
+        let service = {
+            let ctx = ctx.clone();
+            service_fn(move |req| routes::handle(req, ctx.clone()))
+        };
+        let conn = builder(&ctx.app)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let mut draining = false;
+        loop {
+            // hyper, until it ends or has flushed an SSE head.
+            let hyper = std::future::poll_fn(|cx| match conn.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending if guard.head_out() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            });
+            tokio::select! {
+                ended = hyper => match ended {
+                    Some(result) => {
+                        if let Err(e) = result {
+                            tracing::debug!("connection ended with an error: {e}");
+                        }
+                        return None;
+                    }
+                    None => break,
+                },
+                _ = ctx.shutdown.cancelled(), if !draining => {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+                _ = ctx.hard_stop.cancelled() => return None,
+            }
+        }
+        // Dropping hyper's connection here leaves the socket in the guard (Io::drop).
+        guard.taking.store(true, Relaxed);
+    }
+    guard.taking.store(false, Relaxed);
+    guard.body_polled.store(false, Relaxed);
+    let tcp = guard
+        .socket
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
+    let start = guard
+        .stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
+    Some((tcp, start))
+}
+
+/// The socket as hyper sees it: it tells the guard when hyper writes and flushes, and
+/// gives the socket back when hyper is dropped during an SSE hand-off.
+#[derive(Debug)]
+pub struct Io {
+    tcp: Option<TcpStream>,
+    guard: Arc<ConnGuard>,
+}
+
+impl Io {
+    /// The socket, for an upgraded WebSocket.
+    pub fn into_tcp(mut self) -> Option<TcpStream> {
+        self.tcp.take()
+    }
+
+    fn tcp(&mut self) -> Pin<&mut TcpStream> {
+        match &mut self.tcp {
+            Some(tcp) => Pin::new(tcp),
+            None => unreachable!("the socket is only taken when hyper is done with it"),
+        }
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        if self.guard.taking.load(Relaxed) {
+            *self.guard.socket.lock().unwrap_or_else(|e| e.into_inner()) = self.tcp.take();
+        }
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().tcp().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.guard.unflushed.store(true, Relaxed);
+        this.tcp().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.guard.unflushed.store(true, Relaxed);
+        this.tcp().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = this.tcp().poll_flush(cx);
+        if flushed.is_ready() {
+            this.guard.unflushed.store(false, Relaxed);
+        }
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().tcp().poll_shutdown(cx)
     }
 }
 

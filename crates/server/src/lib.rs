@@ -14,7 +14,8 @@
 //! # Layout
 //! - `config.rs`: every limit and its default.
 //! - `topic.rs`: topic logs (ring buffers), cursors, wake-ups.
-//! - `conn.rs`: accept loop, connection cap, graceful shutdown.
+//! - `conn.rs`: accept loop, connection cap, graceful shutdown, and the hand-off of SSE
+//!   streams from hyper to their own task once their head is out.
 //! - `routes.rs`: the router, CORS, origin and token checks, body reading.
 //! - one module per strategy: `poll.rs` (short poll and latest), `long_poll.rs`,
 //!   `sse.rs`, `websocket.rs`, `beacon.rs`; and `publish.rs`.

@@ -27,11 +27,10 @@ pub struct Ctx {
     pub shutdown: CancellationToken,
     /// Cancelled when the shutdown deadline has passed: stop at once.
     pub hard_stop: CancellationToken,
-    /// Cancel to drop this connection at once (a slow SSE consumer).
-    pub abort: CancellationToken,
     /// Tasks that outlive a response (SSE producers, WebSockets).
     pub tracker: TaskTracker,
-    /// Holds this connection's place under `--max-connections` (upgraded sockets keep it).
+    /// Holds this connection's place under `--max-connections` (upgraded sockets keep
+    /// it), and the hand-off of an SSE stream from hyper to the connection task.
     pub guard: Arc<ConnGuard>,
 }
 

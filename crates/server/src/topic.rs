@@ -80,6 +80,17 @@ pub enum Read {
     Gap(GapNotice),
 }
 
+/// The answer of [`Topic::read_joined`].
+#[derive(Debug)]
+pub enum Joined {
+    /// The frames of `n` events joined (or one event's shared frame), and the seq of the last.
+    Frames(Bytes, usize, u64),
+    /// Nothing newer than the cursor yet.
+    CaughtUp,
+    /// The cursor is outside the retained log.
+    Gap(GapNotice),
+}
+
 #[derive(Debug)]
 struct Ring {
     events: VecDeque<Arc<Stored>>,
@@ -159,6 +170,53 @@ impl Topic {
         let (first, last) = (ring.first_seq(), ring.last_seq);
         let cursor = cursor.unwrap_or(first - 1);
         (Self::read_ring(&ring, cursor, max), last, cursor)
+    }
+
+    /// What comes after `cursor`, as bytes ready to write: the `frame` of the next
+    /// event shared as is (no copy), or, when several are new, their frames joined
+    /// up to `max_bytes` (at least one event). One read lock, one allocation at most.
+    pub fn read_joined(
+        &self,
+        cursor: u64,
+        max_bytes: usize,
+        frame: impl Fn(&Stored) -> &Bytes,
+    ) -> Joined {
+        let ring = self.log.read().unwrap_or_else(|e| e.into_inner());
+        let (first, last) = (ring.first_seq(), ring.last_seq);
+        if cursor > last || cursor + 1 < first {
+            return Joined::Gap(GapNotice {
+                requested: cursor,
+                first_seq: first,
+                last_seq: last,
+            });
+        }
+        if cursor == last {
+            return Joined::CaughtUp;
+        }
+        let start = usize::try_from(cursor + 1 - first).expect("index within the ring");
+        let mut evs = ring.events.range(start..);
+        let head = evs.next().expect("cursor < last, so an event follows it");
+        let one = frame(head);
+        let (mut n, mut total) = (1, one.len());
+        for e in evs.clone() {
+            let len = frame(e).len();
+            if total + len > max_bytes {
+                break;
+            }
+            total += len;
+            n += 1;
+        }
+        if n == 1 {
+            return Joined::Frames(one.clone(), 1, head.seq);
+        }
+        let mut joined = Vec::with_capacity(total);
+        joined.extend_from_slice(one);
+        let mut last_seq = head.seq;
+        for e in evs.take(n - 1) {
+            joined.extend_from_slice(frame(e));
+            last_seq = e.seq;
+        }
+        Joined::Frames(Bytes::from(joined), n, last_seq)
     }
 
     fn read_ring(ring: &Ring, cursor: u64, max: usize) -> Read {
@@ -280,6 +338,40 @@ mod tests {
         assert_eq!(a[0].sse().as_ptr(), b[0].sse().as_ptr(), "one SSE encoding");
         assert_eq!(&a[0].sse()[..], b"id: 1\ndata: {\"a\":1}\n\n");
         assert_eq!(&a[0].json[..], b"{\"seq\":1,\"data\":{\"a\":1}}");
+    }
+
+    #[test]
+    fn joined_reads_share_one_frame_and_join_several() {
+        let t = Topic::new(4);
+        assert!(matches!(
+            t.read_joined(0, 100, |e| e.sse()),
+            Joined::CaughtUp
+        ));
+        for i in 1..=6 {
+            t.publish(Bytes::from(i.to_string()));
+        }
+        // Retained: 3..=6, each frame `id: N\ndata: N\n\n` is 16 bytes.
+        let Joined::Frames(one, 1, 6) = t.read_joined(5, 100, |e| e.sse()) else {
+            panic!("one event")
+        };
+        let (Read::Events(evs), _, _) = t.read(Some(5), 1) else {
+            panic!("events")
+        };
+        assert_eq!(one.as_ptr(), evs[0].sse().as_ptr(), "shared, not copied");
+        let Joined::Frames(two, 2, 4) = t.read_joined(2, 40, |e| e.sse()) else {
+            panic!("two events fit in 40 bytes")
+        };
+        assert_eq!(&two[..], b"id: 3\ndata: 3\n\nid: 4\ndata: 4\n\n");
+        // Never less than one event, however small the limit.
+        assert!(matches!(
+            t.read_joined(2, 1, |e| e.sse()),
+            Joined::Frames(_, 1, 3)
+        ));
+        assert!(matches!(t.read_joined(1, 100, |e| e.sse()), Joined::Gap(_)));
+        assert!(matches!(
+            t.read_joined(6, 100, |e| e.sse()),
+            Joined::CaughtUp
+        ));
     }
 
     #[test]

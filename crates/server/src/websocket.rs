@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use crate::conn::Io;
 use crate::liveness::Watched;
 use crate::metrics::Strategy;
 use crate::reply::{ApiError, Body, empty};
@@ -37,8 +38,11 @@ use crate::topic::{Read, Topic};
 const BATCH: usize = 256;
 /// Bytes fed per batch before a flush.
 const BATCH_BYTES: usize = 256 * 1024;
-/// tungstenite's read buffer per socket (it grows for larger messages as needed).
-const WS_READ_BUFFER: usize = 4 * 1024;
+/// tungstenite's read buffer per socket, and the most read per `read` call. Clients
+/// send pongs, pings and small publishes; a larger message still arrives whole (the
+/// buffer grows to the message), in more reads. tungstenite zero-fills the buffer
+/// before reading, so all of it is resident for every connection.
+const WS_READ_BUFFER: usize = 1024;
 /// Time given to a close handshake before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -129,7 +133,7 @@ pub fn handle(
     ctx.tracker.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                // Clients send small messages (pings, publishes): a 4 KiB read buffer,
+                // Clients send small messages (pings, publishes): a 1 KiB read buffer,
                 // not tungstenite's 128 KiB, which it zero-fills before every read and
                 // which stays resident per connection (docs/performance.md, profiles).
                 let config = WebSocketConfig::default()
@@ -138,11 +142,18 @@ pub fn handle(
                     .max_frame_size(Some(ctx2.app.config.max_body));
                 // Take the TCP stream back from hyper: the session sets its send buffer
                 // and watches its writes (see liveness.rs).
-                let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+                let Ok(parts) = upgraded.downcast::<TokioIo<Io>>() else {
                     tracing::warn!("upgraded connection is not a TCP stream; dropping it");
                     return;
                 };
-                let tcp = parts.io.into_inner();
+                let Some(tcp) = parts.io.into_inner().into_tcp() else {
+                    return;
+                };
+                // Whatever the client sent after its handshake, copied: hyper hands it
+                // over as a view of its 8 KiB read buffer, which would otherwise stay
+                // allocated for the life of the socket (docs/performance.md, profiles).
+                let pre_read = parts.read_buf.to_vec();
+                drop(parts.read_buf);
                 let send_buffer = ctx2.app.config.ws_send_buffer;
                 if send_buffer > 0
                     && let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(send_buffer)
@@ -151,7 +162,7 @@ pub fn handle(
                 }
                 let ws = WebSocketStream::from_partially_read(
                     Watched::new(tcp),
-                    parts.read_buf.to_vec(),
+                    pre_read,
                     Role::Server,
                     Some(config),
                 )
@@ -231,6 +242,13 @@ impl Session {
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // When the unanswered ping went out; any frame from the peer clears it.
         let mut ping_sent: Option<Instant> = None;
+        // Made once, not per wake-up: each `cancelled()` future registers with a
+        // server-wide token, a lock shared by every connection.
+        let (hard_stop, shutdown) = (
+            self.ctx.hard_stop.cancelled(),
+            self.ctx.shutdown.cancelled(),
+        );
+        tokio::pin!(hard_stop, shutdown);
         loop {
             grew.borrow_and_update();
             let caught_up = match self.topic.read(Some(cursor), BATCH).0 {
@@ -279,8 +297,8 @@ impl Session {
             let pong_due = ping_sent.map(|sent| pong_deadline(ws, sent, cfg.ws_pong_timeout));
             tokio::select! {
                 biased;
-                _ = self.ctx.hard_stop.cancelled() => return End::Drop,
-                _ = self.ctx.shutdown.cancelled() => {
+                _ = &mut hard_stop => return End::Drop,
+                _ = &mut shutdown => {
                     return End::Close(CloseCode::Away, "server shutting down".into());
                 }
                 incoming = ws.next() => {

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Chunk, TestServer, fast_config, within};
+use common::{Chunk, Conn, Resp, Sse, TestServer, fast_config, request_bytes, within};
 use pushbench_protocol::wire::SseItem;
 use pushbench_server::Config;
 
@@ -322,6 +322,151 @@ async fn an_http_1_0_client_gets_a_close_delimited_stream() {
         s.shutdown.cancel();
         c.wait_closed().await;
         s.stop().await;
+    })
+    .await;
+}
+
+/// Reads body bytes of a chunked stream until `n` have arrived.
+async fn body_bytes(conn: &mut Conn, n: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match conn.read_chunk().await {
+            Chunk::Data(d) => got.extend_from_slice(&d),
+            other => panic!("stream ended after {got:?}: {other:?}"),
+        }
+    }
+    got
+}
+
+/// A connection that has already served one request, ready for its second.
+async fn kept_alive(s: &TestServer) -> Conn {
+    let mut c = s.connect().await;
+    c.send(&request_bytes("GET", "/healthz", &[], None)).await;
+    assert_eq!(c.read_response(false).await.status, 200);
+    c
+}
+
+// A stream request that opens its connection is served on the raw socket, one that
+// follows another request on a kept-alive connection by hyper: clients must not be
+// able to tell them apart.
+#[tokio::test]
+async fn first_request_and_keep_alive_second_request_stream_the_same_bytes() {
+    within(async {
+        let s = TestServer::start(Config {
+            sse_retry: Duration::from_millis(2500),
+            ..fast_config()
+        })
+        .await;
+        for i in 1..=3 {
+            s.publish("t", &format!("{{\"n\":{i}}}")).await;
+        }
+        let headers = [("Origin", "https://a.example"), ("Last-Event-ID", "1")];
+        let mut first = s.sse("/topics/t/sse", &headers).await;
+        let mut second = Sse::open(kept_alive(&s).await, "/topics/t/sse", &headers).await;
+        assert_eq!(second.head.status, 200);
+        assert_eq!(first.head.without_date(), second.head.without_date());
+        assert!(first.head.header("date").is_some());
+        assert_eq!(first.head.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(
+            s.metric("pushbench_subscribers_open{strategy=\"sse\"}")
+                .await,
+            2.0
+        );
+        let replay = b"retry: 2500\n\nid: 2\ndata: {\"n\":2}\n\nid: 3\ndata: {\"n\":3}\n\n";
+        assert_eq!(body_bytes(&mut first.conn, replay.len()).await, replay);
+        assert_eq!(body_bytes(&mut second.conn, replay.len()).await, replay);
+        s.publish("t", "{\"n\":4}").await;
+        let live = b"id: 4\ndata: {\"n\":4}\n\n";
+        assert_eq!(body_bytes(&mut first.conn, live.len()).await, live);
+        assert_eq!(body_bytes(&mut second.conn, live.len()).await, live);
+        assert_eq!(
+            s.metric("pushbench_deliveries_total{strategy=\"sse\"}")
+                .await,
+            6.0
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_head_split_across_two_writes_still_streams() {
+    within(async {
+        let s = TestServer::start(fast_config()).await;
+        s.publish("t", "1").await;
+        for split in [3, 20, 40] {
+            let mut c = s.connect().await;
+            let req = request_bytes(
+                "GET",
+                "/topics/t/sse?since=0",
+                &[("Accept", "text/event-stream")],
+                None,
+            );
+            let (a, b) = req.split_at(split);
+            c.send(a).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c.send(b).await;
+            let head = c.read_head().await;
+            assert_eq!(head.status, 200, "split at {split}");
+            assert_eq!(head.header("content-type"), Some("text/event-stream"));
+            let mut sse = Sse::started(c, head);
+            assert_eq!(sse.expect_event(1).await, "1");
+        }
+        s.publish("t", "2").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refused_streams_get_the_same_answer_first_or_second_on_a_connection() {
+    within(async {
+        let s = TestServer::start(Config {
+            allow_origins: vec!["https://good.example".into()],
+            max_topics: 1,
+            ..fast_config()
+        })
+        .await;
+        s.publish("t", "1").await;
+        // Path, request headers, status, error code.
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            u16,
+            &'static str,
+        );
+        let cases: [Case; 5] = [
+            ("/topics/t/sse?since=abc", &[], 400, "bad_since"),
+            (
+                "/topics/t/sse",
+                &[("Last-Event-ID", "x")],
+                400,
+                "bad_last_event_id",
+            ),
+            (
+                "/topics/t/sse",
+                &[("Origin", "https://evil.example")],
+                403,
+                "origin_not_allowed",
+            ),
+            ("/topics/other/sse", &[], 429, "too_many_topics"),
+            ("/topics/b%20d/sse", &[], 400, "bad_topic"),
+        ];
+        for (path, headers, status, code) in cases {
+            let first: Resp = s.get_with(path, headers).await;
+            first.assert_error(status, code);
+            let mut c = kept_alive(&s).await;
+            c.send(&request_bytes("GET", path, headers, None)).await;
+            let second = c.read_response(false).await;
+            assert_eq!(first.status, second.status, "{path}");
+            assert_eq!(first.text(), second.text(), "{path}");
+            let no_date = |r: &Resp| -> Vec<(String, String)> {
+                r.headers
+                    .iter()
+                    .filter(|(k, _)| k != "date")
+                    .cloned()
+                    .collect()
+            };
+            assert_eq!(no_date(&first), no_date(&second), "{path}");
+        }
     })
     .await;
 }

@@ -174,11 +174,18 @@ impl TestServer {
 }
 
 impl Sse {
-    async fn open(mut conn: Conn, path: &str, headers: &[(&str, &str)]) -> Sse {
+    /// Sends a stream request on `conn` (a new one, or one that already served
+    /// requests) and reads the response head.
+    pub async fn open(mut conn: Conn, path: &str, headers: &[(&str, &str)]) -> Sse {
         let mut all = vec![("Accept", "text/event-stream")];
         all.extend_from_slice(headers);
         conn.send(&request_bytes("GET", path, &all, None)).await;
         let head = conn.read_head().await;
+        Sse::started(conn, head)
+    }
+
+    /// A stream whose response head was read from `conn`.
+    pub fn started(conn: Conn, head: Head) -> Sse {
         Sse {
             conn,
             head,
@@ -280,6 +287,15 @@ pub struct Head {
 }
 
 impl Head {
+    /// The headers but `date`, which changes by the second.
+    pub fn without_date(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k != "date")
+            .cloned()
+            .collect()
+    }
+
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
