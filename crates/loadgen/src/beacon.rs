@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Method;
 use pushbench_protocol::wire::{Stamp, encode_stamped_body};
 use rand::Rng;
@@ -52,20 +51,21 @@ pub(crate) async fn run(
             intended_ns: intended,
             sent_ns: sent,
         };
-        let body = Bytes::from(encode_stamped_body(&stamp, payload_bytes));
+        let body = encode_stamped_body(&stamp, payload_bytes);
         let result = async {
             let mut c = ctx.ensure_http(conn.take()).await?;
             ctx.count_request();
-            let r = c
+            let status = c
                 .request(
                     Method::POST,
-                    &path,
+                    path.as_str(),
                     &[],
-                    Some(body),
+                    Some(&body),
                     Duration::from_secs(10),
                 )
-                .await?;
-            Ok::<_, ClientError>((c, r.status))
+                .await?
+                .status;
+            Ok::<_, ClientError>((c, status))
         }
         .await;
         match result {

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Method;
 use pushbench_protocol::wire::{ClientMessage, Stamp, encode_stamped_body};
 use rand::Rng;
@@ -87,16 +86,17 @@ pub(crate) async fn run(
                                 _ => target.http(&group.counters.wire).await?,
                             };
                             group.add(&group.counters.requests, 1);
-                            let r = c
+                            let status = c
                                 .request(
                                     Method::POST,
-                                    &path,
+                                    path.as_str(),
                                     &[],
-                                    Some(Bytes::from(body)),
+                                    Some(&body),
                                     Duration::from_secs(10),
                                 )
-                                .await?;
-                            Ok::<_, ClientError>((c, r.status))
+                                .await?
+                                .status;
+                            Ok::<_, ClientError>((c, status))
                         }
                         .await;
                         match result {

@@ -49,9 +49,11 @@ pub(crate) async fn run(
             );
             ctx.count_request();
             let r = tokio::select! {
-                r = c.request(Method::GET, &path, &[], None, wait + Duration::from_secs(10)) => r?,
+                r = c.request(Method::GET, path.as_str(), &[], None, wait + Duration::from_secs(10)) => r?,
                 _ = ctx.done.cancelled() => return Ok(None),
             };
+            // The response borrows the connection: keep what is needed of it.
+            let r = (r.status, r.body.to_vec());
             Ok::<_, ClientError>(Some((c, r)))
         };
         let step = tokio::select! {
@@ -64,8 +66,9 @@ pub(crate) async fn run(
                 conn = Some(c);
                 backoff.reset();
                 let now = ctx.group.clock.now_ns();
-                match r.status {
-                    200 => match parse_poll_body(&r.body) {
+                let (status, body) = r;
+                match status {
+                    200 => match parse_poll_body(&body) {
                         Ok(body) => {
                             if body.events.is_empty() {
                                 ctx.count_empty();
@@ -87,7 +90,7 @@ pub(crate) async fn run(
                         }
                     },
                     204 | 304 => ctx.count_empty(),
-                    410 => match parse_gap(&r.body) {
+                    410 => match parse_gap(&body) {
                         Some(g) => {
                             rec.gap();
                             if cursor.is_some() {

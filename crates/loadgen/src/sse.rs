@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use http::Method;
-use http_body_util::BodyExt;
-use pushbench_protocol::wire::{GapNotice, SseItem, SseParser};
+use pushbench_protocol::wire::{SseParser, SseRef};
 
 use crate::backoff::Backoff;
 use crate::client::{ClientCtx, Streaming, bootstrap_cursor, stay_connected};
@@ -87,67 +86,85 @@ async fn stream_once(
     } else {
         None
     };
-    let mut headers = vec![("accept", "text/event-stream".to_string())];
+    let cursor_text = cursor.map(|c| c.to_string());
+    let mut headers: [(&str, &[u8]); 2] = [("accept", b"text/event-stream"), ("", b"")];
+    let mut n = 1;
     let path = match ep.cursor {
         CursorStyle::Query => ctx.path(&ep.url, cursor, &[]),
         CursorStyle::None => ctx.path(&ep.url, None, &[]),
         _ => {
-            if let Some(c) = cursor {
-                headers.push(("last-event-id", c.to_string()));
+            if let Some(c) = &cursor_text {
+                headers[1] = ("last-event-id", c.as_bytes());
+                n = 2;
             }
             ctx.path(&ep.url, None, &[])
         }
     };
     ctx.count_request();
-    let resp = tokio::time::timeout(
+    let status = tokio::time::timeout(
         Duration::from_secs(10),
-        conn.send(Method::GET, &path, &headers, None),
+        conn.send(Method::GET, path.as_str(), &headers[..n], None),
     )
     .await
     .map_err(|_| ClientError::Timeout)??;
-    if resp.status() != 200 {
-        return Err(ClientError::Status(resp.status().as_u16()));
+    if status != 200 {
+        return Err(ClientError::Status(status));
     }
     // For targets without cursors, the stream's start is the subscription.
     rec.subscribed();
     *connected_once = true;
     backoff.reset();
-    let mut body = resp.into_body();
     let mut parser = SseParser::new(4 << 20);
-    let mut items = Vec::new();
+    let clock = ctx.group.clock;
+    // The read timeout is one timer, armed once: when it fires, the stream is dead
+    // if nothing arrived since it was last armed, else it is armed again. (A dead
+    // stream is declared between one and two read timeouts after its last bytes;
+    // no timer is set or reset per read.)
+    let deadline = tokio::time::sleep(read_timeout);
+    tokio::pin!(deadline);
+    let cancelled = ctx.done.cancelled();
+    tokio::pin!(cancelled);
+    let mut heard = false;
     loop {
-        let frame = tokio::select! {
-            f = tokio::time::timeout(read_timeout, body.frame()) => f.map_err(|_| ClientError::Timeout)?,
-            _ = ctx.done.cancelled() => return Ok(()),
-        };
-        let Some(frame) = frame else { return Ok(()) };
-        let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let now = ctx.group.clock.now_ns();
-        parser
-            .feed(&data, &mut items)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        for item in items.drain(..) {
-            match item {
-                SseItem::Event {
-                    event: Some(ev),
-                    data,
-                    ..
-                } if ev == "gap" => {
-                    let _ = serde_json::from_str::<GapNotice>(&data);
-                    rec.gap();
+        tokio::select! {
+            biased;
+            more = conn.read_stream(|data| {
+                // The raw socket bytes go to the parser: no copy, no frame per chunk.
+                let now = clock.now_ns();
+                parser
+                    .feed_with(data, |item| match item {
+                        SseRef::Event { event: Some("gap"), .. } => rec.gap(),
+                        SseRef::Event { id, data, .. } => {
+                            rec.deliver(data.as_bytes(), now);
+                            if let Some(id) = id {
+                                match last_id {
+                                    Some(s) if s == id => {}
+                                    Some(s) => {
+                                        s.clear();
+                                        s.push_str(id);
+                                    }
+                                    None => *last_id = Some(id.to_string()),
+                                }
+                            }
+                        }
+                        SseRef::Comment(_) | SseRef::Retry(_) => {}
+                    })
+                    .map_err(|e| ClientError::Protocol(e.to_string()))
+            }) => {
+                if !more? {
+                    return Ok(());
                 }
-                SseItem::Event { id, data, .. } => {
-                    rec.deliver(data.as_bytes(), now);
-                    if id.is_some() {
-                        *last_id = id;
-                    }
-                }
-                SseItem::Comment(_) | SseItem::Retry(_) => {}
+                heard = true;
+                rec.flush();
             }
+            () = &mut deadline => {
+                if !heard {
+                    return Err(ClientError::Timeout);
+                }
+                heard = false;
+                deadline.as_mut().reset(tokio::time::Instant::now() + read_timeout);
+            }
+            () = &mut cancelled => return Ok(()),
         }
-        rec.flush();
     }
 }
