@@ -385,6 +385,8 @@ impl HttpConn {
         let head_only = method == http::Method::HEAD;
         self.write_request(method.as_str(), path.into(), headers, body)
             .await?;
+        // A streamed connection sends nothing more: give the request buffer back.
+        self.wbuf = Vec::new();
         let head = self.read_head(head_only).await?;
         self.rbuf.advance(head.len);
         self.stream = head.framing;
@@ -929,11 +931,13 @@ impl Target {
     ) -> Result<WsStream, ClientError> {
         let stream = self.connect(counters).await?;
         let url = format!("ws://{}{}", self.authority, path);
-        // A 4 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the buffer
+        // A 2 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the buffer
         // before every read and keeps it resident per connection, which dominated the
-        // load generator's CPU in WebSocket fan-out (docs/performance.md, profiles).
+        // load generator's CPU in WebSocket fan-out (docs/performance.md, profiles),
+        // and it is most of an idle connection's memory. Frames are small; a larger
+        // one gets a buffer of its own size.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(4 * 1024)
+            .read_buffer_size(READ_BUF)
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
         let (ws, _resp) = tokio::time::timeout(
