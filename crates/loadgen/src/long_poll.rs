@@ -13,7 +13,20 @@ use crate::recorder::ClientRecorder;
 use crate::scenario::LongPollCursor;
 
 /// Runs one long-poll client until the run ends; returns its recorder.
+///
+/// The client's future is boxed here, at its own size: the task that runs a client
+/// is as large as the largest strategy's future (4.8 KB), which every idle
+/// connection would otherwise pay.
 pub(crate) async fn run(
+    ctx: ClientCtx,
+    rec: ClientRecorder,
+    cursor_mode: LongPollCursor,
+    wait: Duration,
+) -> ClientRecorder {
+    Box::pin(client(ctx, rec, cursor_mode, wait)).await
+}
+
+async fn client(
     mut ctx: ClientCtx,
     mut rec: ClientRecorder,
     cursor_mode: LongPollCursor,

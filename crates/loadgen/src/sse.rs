@@ -10,7 +10,7 @@ use pushbench_protocol::wire::{SseParser, SseRef};
 
 use crate::backoff::Backoff;
 use crate::client::{ClientCtx, Streaming, bootstrap_cursor, stay_connected};
-use crate::connect::ClientError;
+use crate::connect::{ClientError, HttpConn};
 use crate::recorder::ClientRecorder;
 use crate::scenario::CursorStyle;
 
@@ -26,7 +26,9 @@ pub(crate) async fn run(
         read_timeout,
         last_id: None,
     };
-    stay_connected(&mut ctx, &mut rec, &mut client).await;
+    // Boxed at its own size: the task that runs a client is as large as the
+    // largest strategy's future (4.8 KB), which every idle stream would pay.
+    Box::pin(stay_connected(&mut ctx, &mut rec, &mut client)).await;
     rec
 }
 
@@ -70,46 +72,9 @@ async fn stream_once(
     connected_once: &mut bool,
     backoff: &mut crate::backoff::Backoff,
 ) -> Result<(), ClientError> {
-    let mut conn = ctx.ensure_http(None).await?;
-    let ep = &ctx.endpoints.sse;
-    // The first stream starts from an explicit cursor (the log's end, read from
-    // `latest`), so "subscribed" has an exact moment: a server that picks the end
-    // of its log itself does so some time after the client sees the response head.
-    let cursor = if !*connected_once && ep.takes_cursor() {
-        let c = bootstrap_cursor(ctx, &mut conn).await?;
-        rec.subscribed();
-        Some(c)
-    } else if !*connected_once {
-        None
-    } else if resume {
-        last_id.as_deref().and_then(|s| s.parse::<u64>().ok())
-    } else {
-        None
-    };
-    let cursor_text = cursor.map(|c| c.to_string());
-    let mut headers: [(&str, &[u8]); 2] = [("accept", b"text/event-stream"), ("", b"")];
-    let mut n = 1;
-    let path = match ep.cursor {
-        CursorStyle::Query => ctx.path(&ep.url, cursor, &[]),
-        CursorStyle::None => ctx.path(&ep.url, None, &[]),
-        _ => {
-            if let Some(c) = &cursor_text {
-                headers[1] = ("last-event-id", c.as_bytes());
-                n = 2;
-            }
-            ctx.path(&ep.url, None, &[])
-        }
-    };
-    ctx.count_request();
-    let status = tokio::time::timeout(
-        Duration::from_secs(10),
-        conn.send(Method::GET, path.as_str(), &headers[..n], None),
-    )
-    .await
-    .map_err(|_| ClientError::Timeout)??;
-    if status != 200 {
-        return Err(ClientError::Status(status));
-    }
+    // Connecting is boxed: its futures are freed once the stream is open, so an
+    // idle stream keeps only what reading needs.
+    let mut conn = Box::pin(open_stream(ctx, rec, resume, last_id, *connected_once)).await?;
     // For targets without cursors, the stream's start is the subscription.
     rec.subscribed();
     *connected_once = true;
@@ -167,4 +132,56 @@ async fn stream_once(
             () = &mut cancelled => return Ok(()),
         }
     }
+}
+
+/// Connects, reads the first cursor when the stream starts from one, and sends the
+/// GET: the connection with the stream's response head read.
+async fn open_stream(
+    ctx: &ClientCtx,
+    rec: &mut ClientRecorder,
+    resume: bool,
+    last_id: &Option<String>,
+    connected_once: bool,
+) -> Result<HttpConn, ClientError> {
+    let mut conn = ctx.ensure_http(None).await?;
+    let ep = &ctx.endpoints.sse;
+    // The first stream starts from an explicit cursor (the log's end, read from
+    // `latest`), so "subscribed" has an exact moment: a server that picks the end
+    // of its log itself does so some time after the client sees the response head.
+    let cursor = if !connected_once && ep.takes_cursor() {
+        let c = bootstrap_cursor(ctx, &mut conn).await?;
+        rec.subscribed();
+        Some(c)
+    } else if !connected_once {
+        None
+    } else if resume {
+        last_id.as_deref().and_then(|s| s.parse::<u64>().ok())
+    } else {
+        None
+    };
+    let cursor_text = cursor.map(|c| c.to_string());
+    let mut headers: [(&str, &[u8]); 2] = [("accept", b"text/event-stream"), ("", b"")];
+    let mut n = 1;
+    let path = match ep.cursor {
+        CursorStyle::Query => ctx.path(&ep.url, cursor, &[]),
+        CursorStyle::None => ctx.path(&ep.url, None, &[]),
+        _ => {
+            if let Some(c) = &cursor_text {
+                headers[1] = ("last-event-id", c.as_bytes());
+                n = 2;
+            }
+            ctx.path(&ep.url, None, &[])
+        }
+    };
+    ctx.count_request();
+    let status = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.send(Method::GET, path.as_str(), &headers[..n], None),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout)??;
+    if status != 200 {
+        return Err(ClientError::Status(status));
+    }
+    Ok(conn)
 }

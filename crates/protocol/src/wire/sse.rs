@@ -311,6 +311,32 @@ mod tests {
     }
 
     #[test]
+    fn borrowed_items_match_owned_ones_in_any_split() {
+        let stream: &[u8] =
+            b"retry: 10\n: hi\nid: 1\ndata: {\"a\":1}\n\nevent: gap\ndata: x\ndata: \xff\n\n";
+        let owned = parse_all(&[stream]);
+        assert_eq!(owned.len(), 4);
+        assert_eq!(
+            owned[3],
+            SseItem::Event {
+                id: Some("1".into()),
+                event: Some("gap".into()),
+                data: "x\n\u{fffd}".into()
+            },
+            "invalid UTF-8 is replaced, as before"
+        );
+        for split in 0..stream.len() {
+            let mut p = SseParser::new(1 << 16);
+            let mut got = Vec::new();
+            for part in [&stream[..split], &stream[split..]] {
+                p.feed_with(part, |item| got.push(item.to_item()))
+                    .expect("parses");
+            }
+            assert_eq!(got, owned, "split at {split}");
+        }
+    }
+
+    #[test]
     fn long_line_is_an_error() {
         let mut p = SseParser::new(8);
         let mut out = Vec::new();
