@@ -249,6 +249,8 @@ const MAX_HEADERS: usize = 64;
 /// a longer head or body and is given back (down to this size) once such a
 /// response has been consumed.
 const READ_BUF: usize = 2 * 1024;
+/// tungstenite's read buffer per WebSocket (see [`Target::websocket`]).
+const WS_READ_BUF: usize = 1024;
 /// A read buffer or request buffer larger than this is given back after use.
 const KEEP_BUF: usize = 16 * 1024;
 /// Least free space in the read buffer before a read (else it grows).
@@ -931,13 +933,13 @@ impl Target {
     ) -> Result<WsStream, ClientError> {
         let stream = self.connect(counters).await?;
         let url = format!("ws://{}{}", self.authority, path);
-        // A 2 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the buffer
+        // A 1 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the buffer
         // before every read and keeps it resident per connection, which dominated the
         // load generator's CPU in WebSocket fan-out (docs/performance.md, profiles),
-        // and it is most of an idle connection's memory. Frames are small; a larger
-        // one gets a buffer of its own size.
+        // and it is most of an idle connection's memory. Event frames are small
+        // (several fit); a larger frame gets a buffer of its own size.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(READ_BUF)
+            .read_buffer_size(WS_READ_BUF)
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
         let (ws, _resp) = tokio::time::timeout(

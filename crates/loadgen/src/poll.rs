@@ -150,6 +150,13 @@ async fn fixed_delay(
 ) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let req = PollReq::new(&ctx, &opts);
+    // The pause between polls and the end-of-run signal are set up once, not per
+    // request (each set-up registers with a shared lock).
+    let done = ctx.done.clone();
+    let cancelled = done.cancelled();
+    tokio::pin!(cancelled);
+    let pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause);
     while !ctx.done.is_cancelled() {
         let mut c = match ctx.ensure_http(conn.take()).await {
             Ok(c) => c,
@@ -186,8 +193,13 @@ async fn fixed_delay(
             }
         }
         conn = Some(c);
-        if !ctx.sleep(opts.interval).await {
-            break;
+        pause
+            .as_mut()
+            .reset(tokio::time::Instant::now() + opts.interval);
+        tokio::select! {
+            biased;
+            () = &mut cancelled => break,
+            () = &mut pause => {}
         }
     }
     rec
