@@ -224,17 +224,7 @@ impl Target {
     /// Opens an HTTP/1.1 keep-alive connection.
     pub(crate) async fn http(&self, counters: &Arc<WireCounters>) -> Result<HttpConn, ClientError> {
         let io = self.connect(counters).await?;
-        Ok(HttpConn {
-            io,
-            rbuf: BytesMut::new(),
-            consumed: 0,
-            wbuf: Vec::new(),
-            host: self.authority.as_str().into(),
-            reusable: true,
-            idle_since: tokio::time::Instant::now(),
-            stream: Framing::Empty,
-            chunked: Chunked::default(),
-        })
+        Ok(HttpConn::new(io, &self.authority))
     }
 }
 
@@ -290,6 +280,10 @@ enum Framing {
 /// One parsed response head; ranges index the read buffer.
 struct Head {
     status: u16,
+    /// `Upgrade: websocket` and `Connection: upgrade` (a WebSocket handshake's answer).
+    websocket: (bool, bool),
+    /// The `Sec-WebSocket-Accept` header's value.
+    ws_accept: Option<Range<usize>>,
     len: usize,
     framing: Framing,
     keep_alive: bool,
@@ -329,6 +323,49 @@ pub(crate) struct Response<'a> {
 }
 
 impl HttpConn {
+    fn new(io: Metered<TcpStream>, host: &str) -> Self {
+        HttpConn {
+            io,
+            rbuf: BytesMut::new(),
+            consumed: 0,
+            wbuf: Vec::new(),
+            host: host.into(),
+            reusable: true,
+            idle_since: tokio::time::Instant::now(),
+            stream: Framing::Empty,
+            chunked: Chunked::default(),
+        }
+    }
+
+    /// The WebSocket opening handshake (RFC 6455 section 4.1) for `path` with
+    /// `key`: returns what the server sent after its `101` head (usually nothing).
+    async fn upgrade(&mut self, path: &str, key: &str) -> Result<Vec<u8>, ClientError> {
+        let headers: [(&str, &[u8]); 4] = [
+            ("connection", b"Upgrade"),
+            ("upgrade", b"websocket"),
+            ("sec-websocket-version", b"13"),
+            ("sec-websocket-key", key.as_bytes()),
+        ];
+        self.write_request("GET", ReqPath::Whole(path), &headers, None)
+            .await?;
+        let head = self.read_head(false, true).await?;
+        if head.status != 101 {
+            return Err(ClientError::Status(head.status));
+        }
+        if head.websocket != (true, true) {
+            return Err(ClientError::WebSocket(
+                "the 101 response lacks Upgrade: websocket or Connection: Upgrade".into(),
+            ));
+        }
+        let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        if head.ws_accept.map(|r| &self.rbuf[r]) != Some(expected.as_bytes()) {
+            return Err(ClientError::WebSocket(
+                "Sec-WebSocket-Accept does not match the key sent".into(),
+            ));
+        }
+        Ok(self.rbuf[head.len..].to_vec())
+    }
+
     /// False once the server closed the connection (or asked to), a request was
     /// cancelled half-way, or it carries a stream.
     pub(crate) fn is_usable(&self) -> bool {
@@ -358,7 +395,7 @@ impl HttpConn {
         let (head, body) = tokio::time::timeout(timeout, async {
             self.write_request(method.as_str(), path, headers, body)
                 .await?;
-            let head = self.read_head(head_only).await?;
+            let head = self.read_head(head_only, false).await?;
             let body = self.read_body(&head).await?;
             Ok::<_, ClientError>((head, body))
         })
@@ -389,7 +426,7 @@ impl HttpConn {
             .await?;
         // A streamed connection sends nothing more: give the request buffer back.
         self.wbuf = Vec::new();
-        let head = self.read_head(head_only).await?;
+        let head = self.read_head(head_only, false).await?;
         self.rbuf.advance(head.len);
         self.stream = head.framing;
         self.chunked = Chunked::default();
@@ -556,7 +593,7 @@ impl HttpConn {
 
     /// Reads and parses the response head, skipping `1xx` responses. The head
     /// stays at the start of the read buffer.
-    async fn read_head(&mut self, head_only: bool) -> Result<Head, ClientError> {
+    async fn read_head(&mut self, head_only: bool, upgrade: bool) -> Result<Head, ClientError> {
         loop {
             if let Some(head) = self.parse_head(head_only)? {
                 if (100..200).contains(&head.status) && head.status != 101 {
@@ -564,7 +601,7 @@ impl HttpConn {
                     self.rbuf.advance(head.len);
                     continue;
                 }
-                if head.status == 101 {
+                if head.status == 101 && !upgrade {
                     return Err(ClientError::Http(
                         "the server switched protocols (101) on a plain HTTP request".into(),
                     ));
@@ -609,7 +646,8 @@ impl HttpConn {
         let mut keep_alive = resp.version == Some(1);
         let mut length: Option<u64> = None;
         let mut chunked = None;
-        let (mut etag, mut last_modified) = (None, None);
+        let (mut etag, mut last_modified, mut ws_accept) = (None, None, None);
+        let mut websocket = (false, false);
         let range_of = |v: &[u8]| {
             let start = v.as_ptr() as usize - buf.as_ptr() as usize;
             start..start + v.len()
@@ -643,6 +681,7 @@ impl HttpConn {
             } else if name.eq_ignore_ascii_case("connection") {
                 for token in h.value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
+                    websocket.1 |= token.eq_ignore_ascii_case(b"upgrade");
                     if token.eq_ignore_ascii_case(b"close") {
                         keep_alive = false;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") && resp.version == Some(0) {
@@ -653,6 +692,10 @@ impl HttpConn {
                 etag = Some(range_of(h.value));
             } else if name.eq_ignore_ascii_case("last-modified") {
                 last_modified = Some(range_of(h.value));
+            } else if name.eq_ignore_ascii_case("upgrade") {
+                websocket.0 = h.value.trim_ascii().eq_ignore_ascii_case(b"websocket");
+            } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
+                ws_accept = Some(range_of(h.value.trim_ascii()));
             }
         }
         let framing = if head_only || (100..200).contains(&status) || status == 204 || status == 304
@@ -672,6 +715,8 @@ impl HttpConn {
         }
         Ok(Some(Head {
             status,
+            websocket,
+            ws_accept,
             len,
             framing,
             keep_alive,
@@ -931,8 +976,7 @@ impl Target {
         counters: &Arc<WireCounters>,
         path: &str,
     ) -> Result<WsStream, ClientError> {
-        let stream = self.connect(counters).await?;
-        let url = format!("ws://{}{}", self.authority, path);
+        let mut conn = HttpConn::new(self.connect(counters).await?, &self.authority);
         // A 1 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the buffer
         // before every read and keeps it resident per connection, which dominated the
         // load generator's CPU in WebSocket fan-out (docs/performance.md, profiles),
@@ -942,19 +986,20 @@ impl Target {
             .read_buffer_size(WS_READ_BUF)
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
-        let (ws, _resp) = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_tungstenite::client_async_with_config(url, stream, Some(config)),
+        // The handshake is this module's HTTP client's: tungstenite's own keeps its
+        // 4 KiB handshake read buffer as the connection's read buffer for good.
+        let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
+        let rest = tokio::time::timeout(Duration::from_secs(10), conn.upgrade(path, &key))
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        let HttpConn { io, .. } = conn;
+        Ok(tokio_tungstenite::WebSocketStream::from_partially_read(
+            io,
+            rest,
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            Some(config),
         )
-        .await
-        .map_err(|_| ClientError::Timeout)?
-        .map_err(|e| match e {
-            tokio_tungstenite::tungstenite::Error::Http(resp) => {
-                ClientError::Status(resp.status().as_u16())
-            }
-            other => ClientError::WebSocket(other.to_string()),
-        })?;
-        Ok(ws)
+        .await)
     }
 }
 
@@ -1294,6 +1339,42 @@ mod tests {
             assert!(!conn.is_usable(), "a streamed connection is not reused");
             drop(conn);
             server.await.expect("server");
+        })
+        .await
+        .expect("finishes within 10s");
+    }
+
+    #[tokio::test]
+    async fn websocket_handshakes_that_fail_are_clear_errors() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let counters = Arc::new(WireCounters::default());
+            let cases: Vec<(&[u8], &str)> = vec![
+                (b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", "status 404"),
+                (
+                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: bm90IHRoZSBrZXk=\r\n\r\n",
+                    "websocket: Sec-WebSocket-Accept does not match",
+                ),
+                (
+                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: Upgrade\r\n\r\n",
+                    "websocket: the 101 response lacks Upgrade",
+                ),
+            ];
+            for (response, expected) in cases {
+                let (target, server) = scripted(vec![pieces(&[response])], true).await;
+                let e = target
+                    .websocket(&counters, "/topics/t/ws")
+                    .await
+                    .expect_err("refused");
+                assert!(e.to_string().starts_with(expected), "{e} (expected {expected:?})");
+                let (heads, _) = server.await.expect("server");
+                assert!(
+                    heads[0].starts_with("GET /topics/t/ws HTTP/1.1\r\n")
+                        && heads[0].contains("\r\nupgrade: websocket\r\n")
+                        && heads[0].contains("\r\nsec-websocket-version: 13\r\n"),
+                    "{}",
+                    heads[0]
+                );
+            }
         })
         .await
         .expect("finishes within 10s");
