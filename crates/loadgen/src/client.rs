@@ -9,7 +9,7 @@ use rand::rngs::SmallRng;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::connect::{ClientError, HttpConn, Target};
+use crate::connect::{ClientError, HttpConn, ReqPath, Target};
 use crate::recorder::{ClientRecorder, GroupShared};
 use crate::scenario::Endpoints;
 
@@ -155,6 +155,55 @@ pub(crate) async fn stay_connected(
     }
 }
 
+/// A path template expanded once, around its cursor: what a poller sends is
+/// `before` + the cursor in decimal + `after` (no string built per request).
+#[derive(Clone, Debug)]
+pub(crate) struct PathTemplate {
+    before: String,
+    /// `None`: the template has no single `{cursor}` (then `before` is unused).
+    after: Option<String>,
+    /// The path without a cursor (query parameters that carry it dropped).
+    no_cursor: String,
+}
+
+impl PathTemplate {
+    /// The request path for `cursor`.
+    pub(crate) fn with(&self, cursor: Option<u64>) -> ReqPath<'_> {
+        match (&self.after, cursor) {
+            (Some(after), Some(c)) => ReqPath::Cursor(&self.before, c, after),
+            _ => ReqPath::Whole(&self.no_cursor),
+        }
+    }
+}
+
+impl ClientCtx {
+    /// [`ClientCtx::path`] expanded once, for any cursor.
+    pub(crate) fn path_template(&self, template: &str, extra: &[(&str, String)]) -> PathTemplate {
+        let no_cursor = self.path(template, None, extra);
+        match template.split_once("{cursor}") {
+            Some((before, after)) if !after.contains("{cursor}") => {
+                let fill = |part: &str| {
+                    let mut out = part.replace("{topic}", &self.topic);
+                    for (k, v) in extra {
+                        out = out.replace(&format!("{{{k}}}"), v);
+                    }
+                    out
+                };
+                PathTemplate {
+                    before: format!("{}{}", self.target.prefix, fill(before)),
+                    after: Some(fill(after)),
+                    no_cursor,
+                }
+            }
+            _ => PathTemplate {
+                before: String::new(),
+                after: None,
+                no_cursor,
+            },
+        }
+    }
+}
+
 /// See [`ClientCtx::path`].
 pub(crate) fn expand(
     prefix: &str,
@@ -257,7 +306,13 @@ pub(crate) async fn bootstrap_cursor(
     let path = ctx.path(&ctx.endpoints.latest.url.clone(), None, &[]);
     ctx.count_request();
     let r = conn
-        .request(http::Method::GET, &path, &[], None, Duration::from_secs(10))
+        .request(
+            http::Method::GET,
+            path.as_str(),
+            &[],
+            None,
+            Duration::from_secs(10),
+        )
         .await?;
     match r.status {
         200 => {
@@ -265,7 +320,7 @@ pub(crate) async fn bootstrap_cursor(
             struct Latest {
                 seq: u64,
             }
-            Ok(serde_json::from_slice::<Latest>(&r.body)
+            Ok(serde_json::from_slice::<Latest>(r.body)
                 .map(|l| l.seq)
                 .unwrap_or(0))
         }

@@ -13,7 +13,20 @@ use crate::recorder::ClientRecorder;
 use crate::scenario::LongPollCursor;
 
 /// Runs one long-poll client until the run ends; returns its recorder.
+///
+/// The client's future is boxed here, at its own size: the task that runs a client
+/// is as large as the largest strategy's future (4.8 KB), which every idle
+/// connection would otherwise pay.
 pub(crate) async fn run(
+    ctx: ClientCtx,
+    rec: ClientRecorder,
+    cursor_mode: LongPollCursor,
+    wait: Duration,
+) -> ClientRecorder {
+    Box::pin(client(ctx, rec, cursor_mode, wait)).await
+}
+
+async fn client(
     mut ctx: ClientCtx,
     mut rec: ClientRecorder,
     cursor_mode: LongPollCursor,
@@ -49,9 +62,11 @@ pub(crate) async fn run(
             );
             ctx.count_request();
             let r = tokio::select! {
-                r = c.request(Method::GET, &path, &[], None, wait + Duration::from_secs(10)) => r?,
+                r = c.request(Method::GET, path.as_str(), &[], None, wait + Duration::from_secs(10)) => r?,
                 _ = ctx.done.cancelled() => return Ok(None),
             };
+            // The response borrows the connection: keep what is needed of it.
+            let r = (r.status, r.body.to_vec());
             Ok::<_, ClientError>(Some((c, r)))
         };
         let step = tokio::select! {
@@ -64,8 +79,9 @@ pub(crate) async fn run(
                 conn = Some(c);
                 backoff.reset();
                 let now = ctx.group.clock.now_ns();
-                match r.status {
-                    200 => match parse_poll_body(&r.body) {
+                let (status, body) = r;
+                match status {
+                    200 => match parse_poll_body(&body) {
                         Ok(body) => {
                             if body.events.is_empty() {
                                 ctx.count_empty();
@@ -87,7 +103,7 @@ pub(crate) async fn run(
                         }
                     },
                     204 | 304 => ctx.count_empty(),
-                    410 => match parse_gap(&r.body) {
+                    410 => match parse_gap(&body) {
                         Some(g) => {
                             rec.gap();
                             if cursor.is_some() {

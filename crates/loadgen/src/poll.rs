@@ -12,8 +12,10 @@ use std::time::Duration;
 use http::Method;
 use tokio::task::JoinSet;
 
-use crate::client::{ClientCtx, bootstrap_cursor, cursor_after_gap, parse_gap, parse_poll_body};
-use crate::connect::{ClientError, FullResponse, HttpConn};
+use crate::client::{
+    ClientCtx, PathTemplate, bootstrap_cursor, cursor_after_gap, parse_gap, parse_poll_body,
+};
+use crate::connect::{ClientError, HttpConn, ReqPath, Response};
 use crate::recorder::ClientRecorder;
 use crate::scenario::{CursorStyle, PollCursor, PollSchedule};
 
@@ -35,16 +37,20 @@ struct PollState {
     cursor: u64,
     /// Last seq seen (latest mode).
     last_seq: Option<u64>,
-    etag: Option<String>,
-    last_modified: Option<String>,
+    etag: Option<Vec<u8>>,
+    last_modified: Option<Vec<u8>>,
 }
 
 /// Runs one poll client until the run ends; returns its recorder.
-pub(crate) async fn run(
-    mut ctx: ClientCtx,
-    mut rec: ClientRecorder,
-    opts: PollOpts,
-) -> ClientRecorder {
+///
+/// The client's future is boxed here, at its own size: the task that runs a client
+/// is as large as the largest strategy's future (4.8 KB), which every idle
+/// connection would otherwise pay.
+pub(crate) async fn run(ctx: ClientCtx, rec: ClientRecorder, opts: PollOpts) -> ClientRecorder {
+    Box::pin(client(ctx, rec, opts)).await
+}
+
+async fn client(mut ctx: ClientCtx, mut rec: ClientRecorder, opts: PollOpts) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
     let mut conn: Option<HttpConn> = None;
     let mut state = PollState::default();
@@ -81,6 +87,60 @@ pub(crate) async fn run(
     }
 }
 
+/// What a poll client sends, expanded once: the path around the cursor and which
+/// validators go with it. Per request only the cursor and the validators change.
+struct PollReq {
+    path: PathTemplate,
+    style: CursorStyle,
+}
+
+impl PollReq {
+    fn new(ctx: &ClientCtx, opts: &PollOpts) -> Self {
+        match opts.cursor {
+            PollCursor::Since => PollReq {
+                path: ctx.path_template(
+                    &ctx.endpoints.poll.url,
+                    &[("limit", opts.limit.to_string())],
+                ),
+                style: ctx.endpoints.poll.cursor,
+            },
+            PollCursor::Latest => PollReq {
+                path: ctx.path_template(&ctx.endpoints.latest.url, &[]),
+                style: ctx.endpoints.latest.cursor,
+            },
+        }
+    }
+
+    /// Path and headers of the next request (headers: the first `n` of the array).
+    fn next<'a>(
+        &'a self,
+        opts: &PollOpts,
+        state: &'a PollState,
+    ) -> (ReqPath<'a>, [(&'static str, &'a [u8]); 2], usize) {
+        let mut headers: [(&'static str, &[u8]); 2] = [("", b""), ("", b"")];
+        let mut n = 0;
+        // HTTP validators: with `conditional`, or as the cursor itself for targets
+        // whose cursor style is a validator.
+        if opts.conditional || self.style == CursorStyle::IfNoneMatch {
+            if let Some(e) = &state.etag {
+                headers[n] = ("if-none-match", e);
+                n += 1;
+            }
+        }
+        if self.style == CursorStyle::IfModifiedSince {
+            if let Some(m) = &state.last_modified {
+                headers[n] = ("if-modified-since", m);
+                n += 1;
+            }
+        }
+        let path = match opts.cursor {
+            PollCursor::Since => self.path.with(Some(state.cursor)),
+            PollCursor::Latest => self.path.with(None),
+        };
+        (path, headers, n)
+    }
+}
+
 async fn fixed_delay(
     mut ctx: ClientCtx,
     mut rec: ClientRecorder,
@@ -89,20 +149,37 @@ async fn fixed_delay(
     mut state: PollState,
 ) -> ClientRecorder {
     let mut backoff = ClientCtx::backoff();
+    let req = PollReq::new(&ctx, &opts);
+    // The pause between polls and the end-of-run signal are set up once, not per
+    // request (each set-up registers with a shared lock).
+    let done = ctx.done.clone();
+    let cancelled = done.cancelled();
+    tokio::pin!(cancelled);
+    let pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause);
     while !ctx.done.is_cancelled() {
-        let (path, headers) = request_for(&ctx, &opts, &state);
-        let result = async {
-            let mut c = ctx.ensure_http(conn.take()).await?;
-            ctx.count_request();
-            let r = c
-                .request(Method::GET, &path, &headers, None, Duration::from_secs(30))
-                .await?;
-            Ok::<_, ClientError>((c, r))
-        }
-        .await;
-        match result {
-            Ok((c, r)) => {
-                conn = Some(c);
+        let mut c = match ctx.ensure_http(conn.take()).await {
+            Ok(c) => c,
+            Err(e) => {
+                if !ctx.fail_with(&mut rec, &e, &mut backoff).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        ctx.count_request();
+        let (path, headers, n) = req.next(&opts, &state);
+        match c
+            .request(
+                Method::GET,
+                path,
+                &headers[..n],
+                None,
+                Duration::from_secs(30),
+            )
+            .await
+        {
+            Ok(r) => {
                 backoff.reset();
                 if let Err(e) = handle(&ctx, &mut rec, &opts, &mut state, &r) {
                     ctx.group.error(&e);
@@ -115,8 +192,14 @@ async fn fixed_delay(
                 continue;
             }
         }
-        if !ctx.sleep(opts.interval).await {
-            break;
+        conn = Some(c);
+        pause
+            .as_mut()
+            .reset(tokio::time::Instant::now() + opts.interval);
+        tokio::select! {
+            biased;
+            () = &mut cancelled => break,
+            () = &mut pause => {}
         }
     }
     rec
@@ -140,6 +223,7 @@ async fn fixed_rate(
         rec,
         idle: conn.into_iter().collect(),
     }));
+    let req = Arc::new(PollReq::new(&ctx, &opts));
     let ctx = Arc::new(ctx);
     let mut in_flight: JoinSet<()> = JoinSet::new();
     let mut ticker = tokio::time::interval(opts.interval);
@@ -154,26 +238,39 @@ async fn fixed_rate(
             ctx.group.error_kind("overlap_limit");
             continue;
         }
-        let (path, headers, conn) = {
+        // Requests overlap, so each takes its own copy of the cursor and validators.
+        let (cursor, headers, conn) = {
             let mut s = shared.lock().expect("poll state lock never poisoned");
-            let (p, h) = request_for(&ctx, &opts, &s.state);
-            let c = s.idle.pop();
-            (p, h, c)
+            let (path, h, n) = req.next(&opts, &s.state);
+            let cursor = match path {
+                ReqPath::Cursor(_, c, _) => Some(c),
+                ReqPath::Whole(_) => None,
+            };
+            let headers: Vec<(&'static str, Vec<u8>)> =
+                h[..n].iter().map(|(k, v)| (*k, v.to_vec())).collect();
+            (cursor, headers, s.idle.pop())
         };
         let ctx = ctx.clone();
         let shared = shared.clone();
+        let req = req.clone();
         in_flight.spawn(async move {
-            let result = async {
-                let mut c = ctx.ensure_http(conn).await?;
-                ctx.count_request();
-                let r = c
-                    .request(Method::GET, &path, &headers, None, Duration::from_secs(30))
-                    .await?;
-                Ok::<_, ClientError>((c, r))
-            }
-            .await;
-            match result {
-                Ok((c, r)) => {
+            let mut c = match ctx.ensure_http(conn).await {
+                Ok(c) => c,
+                Err(e) => {
+                    if !ctx.done.is_cancelled() {
+                        ctx.group.error(&e);
+                    }
+                    return;
+                }
+            };
+            ctx.count_request();
+            let h: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, &v[..])).collect();
+            let path = req.path.with(cursor);
+            match c
+                .request(Method::GET, path, &h, None, Duration::from_secs(30))
+                .await
+            {
+                Ok(r) => {
                     let mut s = shared.lock().expect("poll state lock never poisoned");
                     let Shared { state, rec, idle } = &mut *s;
                     if let Err(e) = handle(&ctx, rec, &opts, state, &r) {
@@ -199,38 +296,16 @@ async fn fixed_rate(
     shared.rec
 }
 
-/// Path and headers of the next request.
-fn request_for(
-    ctx: &ClientCtx,
-    opts: &PollOpts,
-    state: &PollState,
-) -> (String, Vec<(&'static str, String)>) {
-    let mut headers = Vec::new();
-    let style = match opts.cursor {
-        PollCursor::Since => ctx.endpoints.poll.cursor,
-        PollCursor::Latest => ctx.endpoints.latest.cursor,
-    };
-    // HTTP validators: with `conditional`, or as the cursor itself for targets whose
-    // cursor style is a validator.
-    if opts.conditional || style == CursorStyle::IfNoneMatch {
-        if let Some(e) = &state.etag {
-            headers.push(("if-none-match", e.clone()));
+/// Keeps a validator, reusing its buffer.
+fn keep(slot: &mut Option<Vec<u8>>, value: &[u8]) {
+    match slot {
+        Some(v) if v == value => {}
+        Some(v) => {
+            v.clear();
+            v.extend_from_slice(value);
         }
+        None => *slot = Some(value.to_vec()),
     }
-    if style == CursorStyle::IfModifiedSince {
-        if let Some(m) = &state.last_modified {
-            headers.push(("if-modified-since", m.clone()));
-        }
-    }
-    let path = match opts.cursor {
-        PollCursor::Since => ctx.path(
-            &ctx.endpoints.poll.url,
-            Some(state.cursor),
-            &[("limit", opts.limit.to_string())],
-        ),
-        PollCursor::Latest => ctx.path(&ctx.endpoints.latest.url, None, &[]),
-    };
-    (path, headers)
 }
 
 /// Handles one response: events, empty, 304, 410 gap.
@@ -239,22 +314,14 @@ fn handle(
     rec: &mut ClientRecorder,
     opts: &PollOpts,
     state: &mut PollState,
-    r: &FullResponse,
+    r: &Response<'_>,
 ) -> Result<(), ClientError> {
     let now = ctx.group.clock.now_ns();
-    if let Some(etag) = r
-        .headers
-        .get(http::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-    {
-        state.etag = Some(etag.to_string());
+    if let Some(etag) = r.etag {
+        keep(&mut state.etag, etag);
     }
-    if let Some(m) = r
-        .headers
-        .get(http::header::LAST_MODIFIED)
-        .and_then(|v| v.to_str().ok())
-    {
-        state.last_modified = Some(m.to_string());
+    if let Some(m) = r.last_modified {
+        keep(&mut state.last_modified, m);
     }
     match (r.status, opts.cursor) {
         (304, _) => {
@@ -276,7 +343,7 @@ fn handle(
                 #[serde(borrow)]
                 data: &'a serde_json::value::RawValue,
             }
-            match serde_json::from_slice::<Latest<'_>>(&r.body) {
+            match serde_json::from_slice::<Latest<'_>>(r.body) {
                 Ok(l) if state.last_seq == Some(l.seq) => ctx.count_empty(),
                 Ok(l) => {
                     state.last_seq = Some(l.seq);
@@ -284,7 +351,7 @@ fn handle(
                 }
                 Err(_) => {
                     // A server that answers with the bare body.
-                    rec.deliver(&r.body, now);
+                    rec.deliver(r.body, now);
                 }
             }
             rec.flush();
@@ -292,7 +359,7 @@ fn handle(
         }
         (200, PollCursor::Since) => {
             rec.subscribed();
-            let body = parse_poll_body(&r.body)?;
+            let body = parse_poll_body(r.body)?;
             if body.events.is_empty() {
                 ctx.count_empty();
             }
@@ -307,7 +374,7 @@ fn handle(
             Ok(())
         }
         (410, PollCursor::Since) => {
-            let g = parse_gap(&r.body)
+            let g = parse_gap(r.body)
                 .ok_or_else(|| ClientError::Protocol("410 without a gap notice".into()))?;
             rec.gap();
             state.cursor = cursor_after_gap(&g);

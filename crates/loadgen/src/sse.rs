@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use http::Method;
-use http_body_util::BodyExt;
-use pushbench_protocol::wire::{GapNotice, SseItem, SseParser};
+use pushbench_protocol::wire::{SseParser, SseRef};
 
 use crate::backoff::Backoff;
 use crate::client::{ClientCtx, Streaming, bootstrap_cursor, stay_connected};
-use crate::connect::ClientError;
+use crate::connect::{ClientError, HttpConn};
 use crate::recorder::ClientRecorder;
 use crate::scenario::CursorStyle;
 
@@ -27,7 +26,9 @@ pub(crate) async fn run(
         read_timeout,
         last_id: None,
     };
-    stay_connected(&mut ctx, &mut rec, &mut client).await;
+    // Boxed at its own size: the task that runs a client is as large as the
+    // largest strategy's future (4.8 KB), which every idle stream would pay.
+    Box::pin(stay_connected(&mut ctx, &mut rec, &mut client)).await;
     rec
 }
 
@@ -71,83 +72,116 @@ async fn stream_once(
     connected_once: &mut bool,
     backoff: &mut crate::backoff::Backoff,
 ) -> Result<(), ClientError> {
+    // Connecting is boxed: its futures are freed once the stream is open, so an
+    // idle stream keeps only what reading needs.
+    let mut conn = Box::pin(open_stream(ctx, rec, resume, last_id, *connected_once)).await?;
+    // For targets without cursors, the stream's start is the subscription.
+    rec.subscribed();
+    *connected_once = true;
+    backoff.reset();
+    let mut parser = SseParser::new(4 << 20);
+    let clock = ctx.group.clock;
+    // The read timeout is one timer, armed once: when it fires, the stream is dead
+    // if nothing arrived since it was last armed, else it is armed again. (A dead
+    // stream is declared between one and two read timeouts after its last bytes;
+    // no timer is set or reset per read.)
+    let deadline = tokio::time::sleep(read_timeout);
+    tokio::pin!(deadline);
+    let cancelled = ctx.done.cancelled();
+    tokio::pin!(cancelled);
+    let mut heard = false;
+    loop {
+        tokio::select! {
+            biased;
+            more = conn.read_stream(|data| {
+                // The raw socket bytes go to the parser: no copy, no frame per chunk.
+                let now = clock.now_ns();
+                parser
+                    .feed_with(data, |item| match item {
+                        SseRef::Event { event: Some("gap"), .. } => rec.gap(),
+                        SseRef::Event { id, data, .. } => {
+                            rec.deliver(data.as_bytes(), now);
+                            if let Some(id) = id {
+                                match last_id {
+                                    Some(s) if s == id => {}
+                                    Some(s) => {
+                                        s.clear();
+                                        s.push_str(id);
+                                    }
+                                    None => *last_id = Some(id.to_string()),
+                                }
+                            }
+                        }
+                        SseRef::Comment(_) | SseRef::Retry(_) => {}
+                    })
+                    .map_err(|e| ClientError::Protocol(e.to_string()))
+            }) => {
+                if !more? {
+                    return Ok(());
+                }
+                heard = true;
+                rec.flush();
+            }
+            () = &mut deadline => {
+                if !heard {
+                    return Err(ClientError::Timeout);
+                }
+                heard = false;
+                deadline.as_mut().reset(tokio::time::Instant::now() + read_timeout);
+            }
+            () = &mut cancelled => return Ok(()),
+        }
+    }
+}
+
+/// Connects, reads the first cursor when the stream starts from one, and sends the
+/// GET: the connection with the stream's response head read.
+async fn open_stream(
+    ctx: &ClientCtx,
+    rec: &mut ClientRecorder,
+    resume: bool,
+    last_id: &Option<String>,
+    connected_once: bool,
+) -> Result<HttpConn, ClientError> {
     let mut conn = ctx.ensure_http(None).await?;
     let ep = &ctx.endpoints.sse;
     // The first stream starts from an explicit cursor (the log's end, read from
     // `latest`), so "subscribed" has an exact moment: a server that picks the end
     // of its log itself does so some time after the client sees the response head.
-    let cursor = if !*connected_once && ep.takes_cursor() {
+    let cursor = if !connected_once && ep.takes_cursor() {
         let c = bootstrap_cursor(ctx, &mut conn).await?;
         rec.subscribed();
         Some(c)
-    } else if !*connected_once {
+    } else if !connected_once {
         None
     } else if resume {
         last_id.as_deref().and_then(|s| s.parse::<u64>().ok())
     } else {
         None
     };
-    let mut headers = vec![("accept", "text/event-stream".to_string())];
+    let cursor_text = cursor.map(|c| c.to_string());
+    let mut headers: [(&str, &[u8]); 2] = [("accept", b"text/event-stream"), ("", b"")];
+    let mut n = 1;
     let path = match ep.cursor {
         CursorStyle::Query => ctx.path(&ep.url, cursor, &[]),
         CursorStyle::None => ctx.path(&ep.url, None, &[]),
         _ => {
-            if let Some(c) = cursor {
-                headers.push(("last-event-id", c.to_string()));
+            if let Some(c) = &cursor_text {
+                headers[1] = ("last-event-id", c.as_bytes());
+                n = 2;
             }
             ctx.path(&ep.url, None, &[])
         }
     };
     ctx.count_request();
-    let resp = tokio::time::timeout(
+    let status = tokio::time::timeout(
         Duration::from_secs(10),
-        conn.send(Method::GET, &path, &headers, None),
+        conn.send(Method::GET, path.as_str(), &headers[..n], None),
     )
     .await
     .map_err(|_| ClientError::Timeout)??;
-    if resp.status() != 200 {
-        return Err(ClientError::Status(resp.status().as_u16()));
+    if status != 200 {
+        return Err(ClientError::Status(status));
     }
-    // For targets without cursors, the stream's start is the subscription.
-    rec.subscribed();
-    *connected_once = true;
-    backoff.reset();
-    let mut body = resp.into_body();
-    let mut parser = SseParser::new(4 << 20);
-    let mut items = Vec::new();
-    loop {
-        let frame = tokio::select! {
-            f = tokio::time::timeout(read_timeout, body.frame()) => f.map_err(|_| ClientError::Timeout)?,
-            _ = ctx.done.cancelled() => return Ok(()),
-        };
-        let Some(frame) = frame else { return Ok(()) };
-        let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let now = ctx.group.clock.now_ns();
-        parser
-            .feed(&data, &mut items)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        for item in items.drain(..) {
-            match item {
-                SseItem::Event {
-                    event: Some(ev),
-                    data,
-                    ..
-                } if ev == "gap" => {
-                    let _ = serde_json::from_str::<GapNotice>(&data);
-                    rec.gap();
-                }
-                SseItem::Event { id, data, .. } => {
-                    rec.deliver(data.as_bytes(), now);
-                    if id.is_some() {
-                        *last_id = id;
-                    }
-                }
-                SseItem::Comment(_) | SseItem::Retry(_) => {}
-            }
-        }
-        rec.flush();
-    }
+    Ok(conn)
 }

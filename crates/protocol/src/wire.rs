@@ -9,7 +9,7 @@ pub use event::{
     PollResponse, ServerMessage, compact_json, decode_binary, decode_text, encode_poll_response,
     validate_topic,
 };
-pub use sse::{SSE_HEARTBEAT, SseItem, SseParser, sse_event, sse_gap, sse_retry};
+pub use sse::{SSE_HEARTBEAT, SseItem, SseParser, SseRef, sse_event, sse_gap, sse_retry};
 pub use stamp::{Stamp, encode_stamped_body};
 
 /// Everything that can be wrong with bytes on the wire. Each message names the

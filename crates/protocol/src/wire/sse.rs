@@ -54,15 +54,57 @@ pub enum SseItem {
     Retry(u64),
 }
 
+/// One thing an SSE stream delivered, borrowed from the parser (see
+/// [`SseParser::feed_with`]): nothing is copied per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseRef<'a> {
+    /// A dispatched event.
+    Event {
+        /// The last `id:` field seen on the stream, if any.
+        id: Option<&'a str>,
+        /// The `event:` field; `None` means the default type `message`.
+        event: Option<&'a str>,
+        /// The `data:` lines joined with LF (invalid UTF-8 replaced, as `feed` does).
+        data: &'a str,
+    },
+    /// A comment line (without the leading colon and one optional space).
+    Comment(&'a str),
+    /// A `retry:` field with a valid integer.
+    Retry(u64),
+}
+
+impl SseRef<'_> {
+    /// The owned form.
+    pub fn to_item(&self) -> SseItem {
+        match *self {
+            SseRef::Event { id, event, data } => SseItem::Event {
+                id: id.map(str::to_string),
+                event: event.map(str::to_string),
+                data: data.to_string(),
+            },
+            SseRef::Comment(c) => SseItem::Comment(c.to_string()),
+            SseRef::Retry(ms) => SseItem::Retry(ms),
+        }
+    }
+}
+
 /// Incremental SSE parser: feed it bytes as they arrive, take items out.
 /// Memory is bounded by `max_line` (a longer line is an error, not a buffer that grows).
+///
+/// Lines are parsed as bytes; a line is copied only when it is split across two
+/// feeds, and its buffers (`id`, `event`, `data`) are reused from event to event. The
+/// `data` of an event is checked as UTF-8 once, when the event is dispatched.
 #[derive(Debug)]
 pub struct SseParser {
+    /// The start of a line split across feeds.
     line: Vec<u8>,
     after_cr: bool,
-    id: Option<String>,
-    event: Option<String>,
-    data: Option<String>,
+    id: String,
+    has_id: bool,
+    event: String,
+    has_event: bool,
+    data: Vec<u8>,
+    has_data: bool,
     max_line: usize,
 }
 
@@ -72,15 +114,27 @@ impl SseParser {
         SseParser {
             line: Vec::new(),
             after_cr: false,
-            id: None,
-            event: None,
-            data: None,
+            id: String::new(),
+            has_id: false,
+            event: String::new(),
+            has_event: false,
+            data: Vec::new(),
+            has_data: false,
             max_line,
         }
     }
 
     /// Feeds bytes, appending every completed item to `out`.
-    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseItem>) -> Result<(), WireError> {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) -> Result<(), WireError> {
+        self.feed_with(bytes, |item| out.push(item.to_item()))
+    }
+
+    /// Feeds bytes, calling `on_item` with every completed item, borrowed.
+    pub fn feed_with(
+        &mut self,
+        mut bytes: &[u8],
+        mut on_item: impl FnMut(SseRef<'_>),
+    ) -> Result<(), WireError> {
         while !bytes.is_empty() {
             if self.after_cr && bytes[0] == b'\n' {
                 bytes = &bytes[1..];
@@ -90,11 +144,21 @@ impl SseParser {
             self.after_cr = false;
             match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
                 Some(i) => {
-                    self.push_line_part(&bytes[..i])?;
                     self.after_cr = bytes[i] == b'\r';
+                    if self.line.is_empty() {
+                        if i > self.max_line {
+                            return Err(WireError::SseLineTooLong(self.max_line));
+                        }
+                        self.process_line(&bytes[..i], &mut on_item);
+                    } else {
+                        self.push_line_part(&bytes[..i])?;
+                        let line = std::mem::take(&mut self.line);
+                        self.process_line(&line, &mut on_item);
+                        // Keep the buffer (and its capacity) for the next split line.
+                        self.line = line;
+                        self.line.clear();
+                    }
                     bytes = &bytes[i + 1..];
-                    let line = std::mem::take(&mut self.line);
-                    self.process_line(&line, out);
                 }
                 None => {
                     self.push_line_part(bytes)?;
@@ -114,42 +178,57 @@ impl SseParser {
         Ok(())
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseItem>) {
-        let line = String::from_utf8_lossy(line);
+    fn process_line(&mut self, line: &[u8], on_item: &mut impl FnMut(SseRef<'_>)) {
         if line.is_empty() {
-            if let Some(data) = self.data.take() {
-                out.push(SseItem::Event {
-                    id: self.id.clone(),
-                    event: self.event.take(),
-                    data,
+            if self.has_data {
+                self.has_data = false;
+                let data = String::from_utf8_lossy(&self.data);
+                on_item(SseRef::Event {
+                    id: self.has_id.then_some(self.id.as_str()),
+                    event: self.has_event.then_some(self.event.as_str()),
+                    data: &data,
                 });
+                self.data.clear();
             }
-            self.event = None;
+            self.has_event = false;
             return;
         }
-        if let Some(comment) = line.strip_prefix(':') {
-            out.push(SseItem::Comment(
-                comment.strip_prefix(' ').unwrap_or(comment).to_string(),
-            ));
+        if let Some(comment) = line.strip_prefix(b":") {
+            let comment = comment.strip_prefix(b" ").unwrap_or(comment);
+            on_item(SseRef::Comment(&String::from_utf8_lossy(comment)));
             return;
         }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (&*line, ""),
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
         };
         match field {
-            "data" => match &mut self.data {
-                Some(d) => {
-                    d.push('\n');
-                    d.push_str(value);
+            b"data" => {
+                if self.has_data {
+                    self.data.push(b'\n');
                 }
-                None => self.data = Some(value.to_string()),
-            },
-            "event" => self.event = Some(value.to_string()),
-            "id" if !value.contains('\0') => self.id = Some(value.to_string()),
-            "retry" => {
-                if let Ok(ms) = value.parse::<u64>() {
-                    out.push(SseItem::Retry(ms));
+                self.has_data = true;
+                self.data.extend_from_slice(value);
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&String::from_utf8_lossy(value));
+                self.has_event = true;
+            }
+            b"id" if !value.contains(&0) => {
+                self.id.clear();
+                self.id.push_str(&String::from_utf8_lossy(value));
+                self.has_id = true;
+            }
+            b"retry" => {
+                if let Some(ms) = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    on_item(SseRef::Retry(ms));
                 }
             }
             _ => {}
@@ -229,6 +308,32 @@ mod tests {
                 data: "c".into()
             }
         );
+    }
+
+    #[test]
+    fn borrowed_items_match_owned_ones_in_any_split() {
+        let stream: &[u8] =
+            b"retry: 10\n: hi\nid: 1\ndata: {\"a\":1}\n\nevent: gap\ndata: x\ndata: \xff\n\n";
+        let owned = parse_all(&[stream]);
+        assert_eq!(owned.len(), 4);
+        assert_eq!(
+            owned[3],
+            SseItem::Event {
+                id: Some("1".into()),
+                event: Some("gap".into()),
+                data: "x\n\u{fffd}".into()
+            },
+            "invalid UTF-8 is replaced, as before"
+        );
+        for split in 0..stream.len() {
+            let mut p = SseParser::new(1 << 16);
+            let mut got = Vec::new();
+            for part in [&stream[..split], &stream[split..]] {
+                p.feed_with(part, |item| got.push(item.to_item()))
+                    .expect("parses");
+            }
+            assert_eq!(got, owned, "split at {split}");
+        }
     }
 
     #[test]
