@@ -13,7 +13,8 @@
 #            as bench/fanout.sh does (a step fails when p99 > KNEE_MS, anything is
 #            lost or an error appears); the knee is the highest step passing in most
 #            of KNEE_RUNS runs. Server CPU per delivery is read from /proc during the
-#            measured window (nginx: master + workers), at the highest step both pass.
+#            measured window (nginx: master + workers), at the first step and at the
+#            highest step both pass.
 #   idle     resident memory per idle SSE / WebSocket connection at each of
 #            IDLE_SIZES connections (scenarios/bench-idle.toml, one event every 2 s):
 #            (held - after start) / N, summed over the server's processes, as RSS and
@@ -31,7 +32,8 @@
 #        STEP_DURATION [5] s, KNEE_RUNS [3], KNEE_MS [250],
 #        IDLE_SIZES ["1000 5000"], IDLE_STRATEGIES ["sse websocket"],
 #        PORT [18540] (pushbench serve), NCHAN_PORT [18550], NCHAN_BUFFER [1000] messages
-#        kept per channel, NCHAN_SHM [256M].
+#        kept per channel, NCHAN_SHM [256M]; REPORT_ONLY=bench/out/vs-nchan-... prints the
+#        result of an earlier run again (no measurement).
 PORT="${PORT:-18540}"
 source "$(dirname "$0")/lib.sh"
 
@@ -55,25 +57,31 @@ SERVERS="pb nchan"
 FD_CAP=$(ulimit -Hn)
 ulimit -n "$FD_CAP"
 
+run_part() { [ -z "${REPORT_ONLY:-}" ] && [[ " $PARTS " == *" $1 "* ]]; }
+
 need_python
-if [ ! -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || ! command -v nginx >/dev/null; then
+if [ -n "${REPORT_ONLY:-}" ]; then
+    OUT=$(cd "$REPORT_ONLY" && pwd)
+elif [ ! -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || ! command -v nginx >/dev/null; then
     log "installing nginx and libnginx-mod-nchan (Debian)"
     apt_install nginx libnginx-mod-nchan
     # The package's own service is not used (and may not start in a container).
 fi
-build
-new_out vs-nchan
-{
-    echo "nchan:   $(dpkg-query -W -f='${Package} ${Version}' libnginx-mod-nchan 2>/dev/null), $(nginx -v 2>&1 | sed 's/^nginx version: //')"
-    echo "command: PARTS=\"$PARTS\" RUNS=$RUNS DURATION=$DURATION FANOUT_SIZES=\"$FANOUT_SIZES\" FANOUT_STRATEGIES=\"$FANOUT_STRATEGIES\" STEPS=\"$STEPS\" STEP_DURATION=$STEP_DURATION KNEE_RUNS=$KNEE_RUNS KNEE_MS=$KNEE_MS IDLE_SIZES=\"$IDLE_SIZES\" IDLE_STRATEGIES=\"$IDLE_STRATEGIES\" bench/vs-nchan.sh"
-} >>"$OUT/machine.txt"
+if [ -z "${REPORT_ONLY:-}" ]; then
+    build
+    new_out vs-nchan
+    {
+        echo "nchan:   $(dpkg-query -W -f='${Package} ${Version}' libnginx-mod-nchan 2>/dev/null), $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+        echo "command: PARTS=\"$PARTS\" RUNS=$RUNS DURATION=$DURATION FANOUT_SIZES=\"$FANOUT_SIZES\" FANOUT_STRATEGIES=\"$FANOUT_STRATEGIES\" STEPS=\"$STEPS\" STEP_DURATION=$STEP_DURATION KNEE_RUNS=$KNEE_RUNS KNEE_MS=$KNEE_MS IDLE_SIZES=\"$IDLE_SIZES\" IDLE_STRATEGIES=\"$IDLE_STRATEGIES\" bench/vs-nchan.sh"
+    } >>"$OUT/machine.txt"
 
-# The nginx configuration of every Nchan run.
-mkdir -p "$OUT/nginx-tmp"
-sed -e "s#@OUT@#$OUT#g" -e "s/@NOFILE@/$((FD_CAP - 10))/" -e "s/@WORKER_CONNECTIONS@/$((FD_CAP - 100))/" \
-    -e "s/@SHM@/$NCHAN_SHM/" -e "s/@HOST@/$HOST/" -e "s/@PORT@/$NCHAN_PORT/" -e "s/@BUFFER@/$NCHAN_BUFFER/g" \
-    "$BENCH_DIR/nchan/nginx.conf.in" >"$OUT/nginx.conf"
-nginx -t -q -e "$OUT/nginx-error.log" -c "$OUT/nginx.conf" -p "$OUT/" || { log "nginx -t failed: $OUT/nginx.conf"; exit 1; }
+    # The nginx configuration of every Nchan run.
+    mkdir -p "$OUT/nginx-tmp"
+    sed -e "s#@OUT@#$OUT#g" -e "s/@NOFILE@/$((FD_CAP - 10))/" -e "s/@WORKER_CONNECTIONS@/$((FD_CAP - 100))/" \
+        -e "s/@SHM@/$NCHAN_SHM/" -e "s/@HOST@/$HOST/" -e "s/@PORT@/$NCHAN_PORT/" -e "s/@BUFFER@/$NCHAN_BUFFER/g" \
+        "$BENCH_DIR/nchan/nginx.conf.in" >"$OUT/nginx.conf"
+    nginx -t -q -e "$OUT/nginx-error.log" -c "$OUT/nginx.conf" -p "$OUT/" || { log "nginx -t failed: $OUT/nginx.conf"; exit 1; }
+fi
 
 # --- the two servers ---------------------------------------------------------------
 
@@ -164,7 +172,7 @@ load() {
 
 # --- latency floor -----------------------------------------------------------------
 
-if [[ " $PARTS " == *" latency "* ]]; then
+if run_part latency; then
     # bench-latency.toml without its poll / long-poll / binary groups: what Nchan serves.
     awk '/^\[\[group\]\]/ { grp = 1; blk = $0 "\n"; next }
          grp && /^$/ { if (blk ~ /name = "(sse|websocket)"\n/) printf "%s\n", blk; blk = ""; next }
@@ -231,7 +239,7 @@ verdict() { tail -1 "$OUT/steps.tsv" | awk '{print $NF}'; }
 rate_for() { awk -v d="$1" -v n="$2" 'BEGIN { printf "%g", d / n }'; }
 passes() { awk -v v="$1" -v s="$2" -v t="$3" -v n="$4" -v r="$5" '$1==v && $2==t && $3==n && $4==r && (s == "all" || $NF==s)' "$OUT/steps.tsv" | wc -l; }
 
-if [[ " $PARTS " == *" fanout "* ]]; then
+if run_part fanout; then
     for strategy in $FANOUT_STRATEGIES; do
         for n in $FANOUT_SIZES; do
             log "fan-out: $strategy x $n subscribers"
@@ -292,7 +300,7 @@ fi
 
 # --- idle connections --------------------------------------------------------------
 
-if [[ " $PARTS " == *" idle "* ]]; then
+if run_part idle; then
     for strategy in $IDLE_STRATEGIES; do
         sed -e "s/^strategy = \"sse\"/strategy = \"$strategy\"/" \
             -e "$([ "$strategy" = websocket ] && echo '/^read_timeout = /d' || echo 's/^x//')" \
@@ -360,10 +368,20 @@ if "latency" in parts:
             a, b = rows[strat, "pb"], rows[strat, "nchan"]
             print(f'{strat:10} {"ratio":6} {ratio(a["p50"], b["p50"]):>7} {ratio(a["p99"], b["p99"]):>7} {ratio(a["u50"], b["u50"]):>8} '
                   f'{ratio(a["u99"], b["u99"]):>8} {ratio(a["bpe"], b["bpe"]):>8}')
-    cpu = {srv: [float(open(f"{out}/latency-{srv}-{r}.srv").read().split()[0]) for r in range(1, runs + 1)
-                 if os.path.exists(f"{out}/latency-{srv}-{r}.srv")] for srv in ("pb", "nchan")}
+    # Server CPU in the measured window per delivery (both groups): at 2,000
+    # deliveries/s mostly the cost of one wake-up per event per connection.
+    cpu = {}
+    for srv in ("pb", "nchan"):
+        xs = []
+        for r in range(1, runs + 1):
+            if os.path.exists(f"{out}/latency-{srv}-{r}.srv") and os.path.exists(f"{out}/latency-{srv}-{r}/summary.json"):
+                c = float(open(f"{out}/latency-{srv}-{r}.srv").read().split()[0])
+                n = sum(g["delivered"] for g in json.load(open(f"{out}/latency-{srv}-{r}/summary.json"))["groups"])
+                if n:
+                    xs.append(c * 1e6 / n)
+        cpu[srv] = xs
     if cpu["pb"] and cpu["nchan"]:
-        print(f'server CPU in the measured window (s, median): pb {med(cpu["pb"]):.3f}, nchan {med(cpu["nchan"]):.3f}, ratio {ratio(med(cpu["pb"]), med(cpu["nchan"]))}')
+        print(f'server CPU per delivery in the measured window (us, median): pb {med(cpu["pb"]):.1f}, nchan {med(cpu["nchan"]):.1f}, ratio {ratio(med(cpu["pb"]), med(cpu["nchan"]))}')
     print()
 
 if "fanout" in parts and os.path.exists(f"{out}/steps.tsv"):
@@ -373,7 +391,7 @@ if "fanout" in parts and os.path.exists(f"{out}/steps.tsv"):
         print("  " + " ".join(s))
     print()
     print(f"fan-out knee: p99 <= {knee_ms} ms, nothing lost, duplicated or reordered, no errors, in most of {knee_runs} runs (medians over the knee's runs)")
-    print(f'{"strategy":10} {"subs":>6} {"server":6} {"knee rate/s":>11} {"deliveries/s":>13} {"p99 ms":>7} {"passed":>6}')
+    print(f'{"strategy":10} {"subs":>6} {"server":6} {"knee rate/s":>11} {"deliveries/s":>13} {"p99 ms":>7} {"passed":>6} {"pub lag p99 ms":>14}')
     knees = {}
     for l in open(f"{out}/knees.tsv"):
         srv, strat, n, k = l.split()
@@ -392,24 +410,28 @@ if "fanout" in parts and os.path.exists(f"{out}/steps.tsv"):
                 continue
             dps[s] = med([float(x[4]) for x in at])
             print(f'{strat:10} {n:>6} {s:6} {k:>11} {dps[s]:13.0f} {med([float(x[5]) for x in at]):7.1f} '
-                  f'{sum(x[-1] == "pass" for x in at)}/{len(at)}')
+                  f'{sum(x[-1] == "pass" for x in at)}/{len(at)} {med([float(x[14]) for x in at]):11.1f}')
         if len(dps) == 2:
             print(f'{strat:10} {n:>6} {"ratio":6} {"":>11} {ratio(dps["pb"], dps["nchan"]):>13}')
-        # CPU per delivery and bytes per event at the highest rate both servers passed.
-        common = None
-        for rate in sorted({float(x[3]) for x in steps if x[1] == strat and x[2] == n}, reverse=True):
-            if all(any(x[0] == s and x[1] == strat and x[2] == n and float(x[3]) == rate and x[-1] == "pass" for x in steps) for s in ("pb", "nchan")):
-                common = rate
-                break
-        if common is not None:
+        # CPU per delivery and bytes per event at the same offered load: the first
+        # step (both servers always run it) and the highest step both passed in most
+        # runs; medians over every run at that rate (verdicts shown).
+        def runs_at(s, rate, verdict=None):
+            return [x for x in steps if x[0] == s and x[1] == strat and x[2] == n and float(x[3]) == rate
+                    and (verdict is None or x[-1] == verdict)]
+        rates = sorted({float(x[3]) for x in steps if x[1] == strat and x[2] == n
+                        and all(runs_at(s, float(x[3])) for s in ("pb", "nchan"))})
+        most = [r for r in rates if all(2 * len(runs_at(s, r, "pass")) > len(runs_at(s, r)) for s in ("pb", "nchan"))]
+        for common in sorted({r for r in (rates[:1] + most[-1:])}):
             v = {}
             for s in ("pb", "nchan"):
-                at = [x for x in steps if x[0] == s and x[1] == strat and x[2] == n and float(x[3]) == common and x[-1] == "pass"]
-                v[s] = (med([float(x[12]) for x in at]), med([float(x[13]) for x in at]), med([float(x[10]) for x in at]), len(at))
-            print(f'{strat:10} {n:>6} at {common:g} events/s ({common * int(n):.0f} deliveries/s, both pass): server CPU per delivery '
-                  f'pb {v["pb"][0]:.3f} us, nchan {v["nchan"][0]:.3f} us, ratio {ratio(v["pb"][0], v["nchan"][0])}; '
+                at = runs_at(s, common)
+                v[s] = (med([float(x[12]) for x in at]), med([float(x[13]) for x in at]), med([float(x[10]) for x in at]),
+                        f'{sum(x[-1] == "pass" for x in at)}/{len(at)}')
+            print(f'{strat:10} {n:>6} at {common:g} events/s ({common * int(n):.0f} deliveries/s; passed pb {v["pb"][3]}, nchan {v["nchan"][3]}): '
+                  f'server CPU per delivery pb {v["pb"][0]:.2f} us, nchan {v["nchan"][0]:.2f} us, ratio {ratio(v["pb"][0], v["nchan"][0])}; '
                   f'bytes/event pb {v["pb"][1]:.1f}, nchan {v["nchan"][1]:.1f}, ratio {ratio(v["pb"][1], v["nchan"][1])}; '
-                  f'load generator CPU s pb {v["pb"][2]:.2f}, nchan {v["nchan"][2]:.2f} (runs {v["pb"][3]}/{v["nchan"][3]})')
+                  f'load generator CPU s pb {v["pb"][2]:.2f}, nchan {v["nchan"][2]:.2f}')
     # Integrity over the passing steps only (a failing step is where loss defines the knee).
     for x in steps:
         if x[-1] == "pass":
