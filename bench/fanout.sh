@@ -95,7 +95,7 @@ done
 {
     cat "$OUT/machine.txt"
     echo "steps:   ${DURATION}s measured per step, a step passes with p99 <= ${KNEE_MS} ms, no loss, no errors; the knee is the highest step passing in most of $KNEE_RUNS runs (medians over those runs)"
-    echo "loadgen: one process, all sockets from 127.0.0.1 (it cannot bind 127.0.0.x sources; not needed below 28k ports)"
+    echo "loadgen: one process, all sockets from 127.0.0.1 (10,000 connections fit the ~28k ephemeral ports of one source address; connections.sh spreads over 127.0.0.2-5)"
     echo
     echo "every step (strategy subscribers rate deliveries/s p99_ms lost errors loadgen_cpu_s server_cpu_s verdict):"
     sed 's/^/  /' "$OUT/steps.tsv"

@@ -6,8 +6,9 @@
 #           200e GET /topics/t/events?since=5        (empty answer, what a caught-up poller gets)
 #           304  GET /topics/t/events?since=5 + If-None-Match (conditional, nothing new)
 #   tools:  wrk (-t2 -c$CONNS --latency), oha (-c$CONNS), pushbench run scenarios/bench-poll.toml
-#           (CONNS fixed-delay clients at 1 ms, cursor=since; conditional=true for the 304 side;
-#           and 4 x CONNS clients on the empty-200 side, to show whether the schedule bounds it).
+#           (CONNS clients polling back to back like wrk's connections: fixed-delay, interval 0s,
+#           cursor=since; conditional=true for the 304 side; and 4 x CONNS clients on the
+#           empty-200 side, to show whether more connections would go faster).
 #
 # Each round runs every (tool, path) once, in the same order; the median over
 # RUNS rounds is printed. Knobs: RUNS [3], DURATION [5] s, CONNS [256], PORT.
@@ -108,7 +109,7 @@ med() { cut -d' ' -f"$2" "$OUT/$1.tsv" | median; }
         printf '%-16s %12s %10s %8s %14s %14s   %s\n' "$n" "$(med $n 1)" "$p99" \
             "$(awk '{s+=$3} END {print s+0}' "$OUT/$n.tsv")" "$(med $n 4)" "$(med $n 5)" "$(cut -d' ' -f1 "$OUT/$n.tsv" | paste -sd' ')"
     done
-    echo "(pushbench-200e-x4: the load generator with 4 x $CONNS clients: if it polls faster than with $CONNS, its 1 ms fixed-delay schedule, not its CPU, bounds the rate)"
+    echo "(pushbench-200e-x4: the load generator with 4 x $CONNS clients, for comparison with its $CONNS)"
     echo "(pushbench reports delivery latency, not request latency: no p99 column; tool us/req = the client's own CPU per request)"
     echo
     echo "ratios (median requests/s):"

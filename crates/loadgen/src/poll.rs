@@ -193,6 +193,10 @@ async fn fixed_delay(
             }
         }
         conn = Some(c);
+        if opts.interval.is_zero() {
+            // Back to back: no timer (the loop condition sees the end of the run).
+            continue;
+        }
         pause
             .as_mut()
             .reset(tokio::time::Instant::now() + opts.interval);

@@ -18,9 +18,10 @@
 //!   are spread over them, events of one topic stay on one) [4].
 //! - `[[group]]`: `name` [the strategy], `strategy` = poll | long-poll | sse |
 //!   websocket | beacon | chat (required), `clients` [1], `ramp_up` ["0s"], and:
-//!   - poll: `interval` ["1s"], `schedule` = "fixed-rate" | "fixed-delay"
-//!     ["fixed-delay"], `cursor` = "since" | "latest" ["since"], `conditional` [false],
-//!     `limit` [1000], `max_in_flight` (fixed-rate) [32];
+//!   - poll: `interval` ["1s"; "0s": back to back, fixed-delay only], `schedule` =
+//!     "fixed-rate" | "fixed-delay" ["fixed-delay"], `cursor` = "since" | "latest"
+//!     ["since"], `conditional` [false], `limit` [1000], `max_in_flight` (fixed-rate)
+//!     [32];
 //!   - long-poll: `cursor` = "since" | "none" ["since"], `wait` ["25s"];
 //!   - sse: `resume` [true], `read_timeout` ["30s"];
 //!   - websocket: `format` = "text" | "binary" ["text"], `heartbeat` (a duration or
@@ -1313,23 +1314,35 @@ fn validate(
         let strategy = match strategy_name.as_str() {
             "poll" => {
                 let interval = dur(&k("interval"), &g.interval, Duration::from_secs(1))?;
-                if interval < Duration::from_millis(1) {
-                    return Err(bad(&k("interval"), "must be at least 1ms".into()));
+                let schedule = match g.schedule.as_deref().unwrap_or("fixed-delay") {
+                    "fixed-rate" => PollSchedule::FixedRate,
+                    "fixed-delay" => PollSchedule::FixedDelay,
+                    other => {
+                        return Err(bad(
+                            &k("schedule"),
+                            format!(
+                                "{other:?} is not allowed: use \"fixed-rate\" (setInterval) or \"fixed-delay\" (setTimeout)"
+                            ),
+                        ));
+                    }
+                };
+                // 0s with fixed-delay: the next request as soon as the last answer
+                // is in (back to back, as wrk and oha poll). A fixed rate needs a period.
+                if interval.is_zero() && schedule == PollSchedule::FixedRate {
+                    return Err(bad(
+                        &k("interval"),
+                        "0s is only allowed with schedule = \"fixed-delay\" (back-to-back polling); a fixed-rate interval must be at least 1ms".into(),
+                    ));
+                }
+                if !interval.is_zero() && interval < Duration::from_millis(1) {
+                    return Err(bad(
+                        &k("interval"),
+                        "must be at least 1ms, or 0s for back-to-back polling (fixed-delay)".into(),
+                    ));
                 }
                 Strategy::Poll {
                     interval,
-                    schedule: match g.schedule.as_deref().unwrap_or("fixed-delay") {
-                        "fixed-rate" => PollSchedule::FixedRate,
-                        "fixed-delay" => PollSchedule::FixedDelay,
-                        other => {
-                            return Err(bad(
-                                &k("schedule"),
-                                format!(
-                                    "{other:?} is not allowed: use \"fixed-rate\" (setInterval) or \"fixed-delay\" (setTimeout)"
-                                ),
-                            ));
-                        }
-                    },
+                    schedule,
                     cursor: match g.cursor.as_deref().unwrap_or("since") {
                         "since" => PollCursor::Since,
                         "latest" => PollCursor::Latest,
@@ -1782,6 +1795,30 @@ clients = 2
         );
         let again = Scenario::from_toml_str(&resolved, "resolved", &[]).expect("round trip");
         assert_eq!(again.to_resolved_toml(), resolved);
+    }
+
+    #[test]
+    fn a_zero_poll_interval_is_back_to_back_and_only_with_fixed_delay() {
+        let zero = |schedule: &str| {
+            Scenario::from_toml_str(
+                MINI,
+                "mini.toml",
+                &[
+                    "group.p.interval=\"0s\"".into(),
+                    format!("group.p.schedule=\"{schedule}\""),
+                ],
+            )
+        };
+        assert!(zero("fixed-delay").is_ok());
+        let e = zero("fixed-rate").unwrap_err().to_string();
+        assert!(
+            e.contains("0s is only allowed with schedule = \"fixed-delay\""),
+            "{e}"
+        );
+        let e = Scenario::from_toml_str(MINI, "mini.toml", &["group.p.interval=\"500us\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 1ms, or 0s"), "{e}");
     }
 
     #[test]
