@@ -83,12 +83,18 @@ start_server() {
     "$PB" serve --addr "$HOST:$PORT" "$@" >"$OUT/server.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    local i
-    for i in $(seq 1 100); do
-        curl -s -o /dev/null --max-time 1 "$BASE/healthz" && return 0
+    wait_healthy "$BASE" "server did not come up; see $OUT/server.log"
+}
+
+# wait_healthy BASE MESSAGE: waits up to 5 s for BASE/healthz to answer; otherwise
+# logs MESSAGE and exits.
+wait_healthy() {
+    local _
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null --max-time 1 "$1/healthz" && return 0
         sleep 0.05
     done
-    log "server did not come up; see $OUT/server.log"; exit 1
+    log "$2"; exit 1
 }
 
 stop_server() {

@@ -104,12 +104,7 @@ srv_start() {
     nginx -e "$OUT/nginx-error.log" -c "$OUT/nginx.conf" -p "$OUT/" >>"$OUT/nginx.log" 2>&1 &
     SRV_PID[nchan]=$!
     PIDS+=("${SRV_PID[nchan]}")
-    local _
-    for _ in $(seq 1 100); do
-        curl -s -o /dev/null --max-time 1 "$NCHAN_BASE/healthz" && return 0
-        sleep 0.05
-    done
-    log "nginx did not come up; see $OUT/nginx-error.log"; exit 1
+    wait_healthy "$NCHAN_BASE" "nginx did not come up; see $OUT/nginx-error.log"
 }
 
 srv_stop() {
