@@ -954,6 +954,14 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The first key that is present but not in `allowed` (a key of another strategy
+/// or fault kind).
+fn first_not_allowed<'a>(set: &[(&'a str, bool)], allowed: &[&str]) -> Option<&'a str> {
+    set.iter()
+        .find(|(key, present)| *present && !allowed.contains(key))
+        .map(|(key, _)| *key)
+}
+
 /// Best-effort line of a dotted key (`duration`, `publisher.rate`, `group.2.interval`)
 /// in the source text, for errors found after serde (which has no spans then).
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
@@ -1289,16 +1297,14 @@ fn validate(
             ("publish_via", g.publish_via.is_some()),
             ("payload_bytes", g.payload_bytes.is_some()),
         ];
-        for (key, present) in set {
-            if present && !allowed.contains(&key) {
-                return Err(bad(
-                    &k(key),
-                    format!(
-                        "not an option of strategy {strategy_name:?}: it accepts {}",
-                        allowed.join(", ")
-                    ),
-                ));
-            }
+        if let Some(key) = first_not_allowed(&set, allowed) {
+            return Err(bad(
+                &k(key),
+                format!(
+                    "not an option of strategy {strategy_name:?}: it accepts {}",
+                    allowed.join(", ")
+                ),
+            ));
         }
         let rate_of = |default: f64| -> Result<f64, ScenarioError> {
             let r = g.rate.unwrap_or(default);
@@ -1644,16 +1650,14 @@ fn validate_fault(
         ("rate", f.rate.is_some()),
         ("count", f.count.is_some()),
     ];
-    for (key, present) in set {
-        if present && !allowed.contains(&key) {
-            return Err(bad(
-                &k(key),
-                format!(
-                    "not a key of fault kind {kind_name:?}: it accepts {}",
-                    allowed.join(", ")
-                ),
-            ));
-        }
+    if let Some(key) = first_not_allowed(&set, allowed) {
+        return Err(bad(
+            &k(key),
+            format!(
+                "not a key of fault kind {kind_name:?}: it accepts {}",
+                allowed.join(", ")
+            ),
+        ));
     }
     let required = |key: &str, v: &Option<String>| -> Result<Duration, ScenarioError> {
         match v {
