@@ -1099,25 +1099,30 @@ fn interval_dilemma(s: &Summary, raw: &serde_json::Value) -> String {
     out
 }
 
+/// One bar chart panel: a value per category, in one color, titled as its series.
+fn bar_panel(title: &str, y: &str, categories: &[String], values: Vec<f64>, c: usize) -> Plot {
+    Plot::Bars(Bars {
+        title: title.to_owned(),
+        y_desc: y.to_owned(),
+        categories: categories.to_vec(),
+        series: vec![BarSeries {
+            label: title.to_owned(),
+            values,
+            color: color(c),
+        }],
+        stacked: false,
+        y_max: None,
+        value_label: pushbench_report::charts::draw::short_number,
+    })
+}
+
 /// Draws `interval-dilemma.{svg,png}`: median latency and wire bytes per event per
 /// group, side by side, so the two costs of an interval read at one glance.
 pub fn dilemma_chart(s: &Summary, dir: &Path) -> Result<(), String> {
     let groups: Vec<&GroupSummary> = s.groups.iter().filter(|g| g.delivered > 0).collect();
     let categories: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
     let panel = |title: &str, y: &str, values: Vec<f64>, c: usize| {
-        Plot::Bars(Bars {
-            title: title.to_owned(),
-            y_desc: y.to_owned(),
-            categories: categories.clone(),
-            series: vec![BarSeries {
-                label: title.to_owned(),
-                values,
-                color: color(c),
-            }],
-            stacked: false,
-            y_max: None,
-            value_label: pushbench_report::charts::draw::short_number,
-        })
+        bar_panel(title, y, &categories, values, c)
     };
     let plot = Plot::Grid {
         title: "The polling interval dilemma: wait less, pay more".to_owned(),
@@ -1159,19 +1164,7 @@ pub fn outcomes_chart(s: &Summary, raw: &serde_json::Value, dir: &Path) -> Resul
     let categories: Vec<String> = s.groups.iter().map(|g| g.name.clone()).collect();
     let xs: Vec<Extra> = s.groups.iter().map(|g| extra(raw, &g.name)).collect();
     let panel = |title: &str, y: &str, values: Vec<f64>, c: usize| {
-        Plot::Bars(Bars {
-            title: title.to_owned(),
-            y_desc: y.to_owned(),
-            categories: categories.clone(),
-            series: vec![BarSeries {
-                label: title.to_owned(),
-                values,
-                color: color(c),
-            }],
-            stacked: false,
-            y_max: None,
-            value_label: pushbench_report::charts::draw::short_number,
-        })
+        bar_panel(title, y, &categories, values, c)
     };
     let median = |n: u64, us: u64| if n == 0 { f64::NAN } else { us as f64 / 1e6 };
     let plot = Plot::Grid {
